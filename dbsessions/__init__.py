@@ -1,0 +1,3 @@
+"""Database-backed Django sessions: one row per session, one row per attribute."""
+
+__version__ = "0.1.0"

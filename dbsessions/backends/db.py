@@ -1,0 +1,325 @@
+"""The session engine: ``SESSION_ENGINE = "dbsessions.backends.db"``.
+
+A session is one row of ``Session`` plus one ``Attribute`` row per key. Loading is one query;
+saving updates the session row, then writes only the attributes whose serialized value changed
+since they were read, all in one transaction on the sessions database.
+"""
+
+import logging
+from contextlib import nullcontext
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import SESSION_KEY as AUTH_USER_ID_KEY
+from django.contrib.sessions.backends.base import (
+    VALID_KEY_CHARS,
+    CreateError,
+    SessionBase,
+    UpdateError,
+)
+from django.db import IntegrityError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+
+from dbsessions.backends.sql import Dialect, chunks, dialect_for, upsert_batches
+from dbsessions.conf import app_settings
+from dbsessions.keys import hash_key, is_plausible_key
+
+logger = logging.getLogger("dbsessions")
+
+MAX_NAME_LENGTH = 200
+
+
+class SessionStore(SessionBase):
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._row_id: int | None = None
+        # name -> serialized value as the database holds it; None when not known.
+        self._stored: dict[str, bytes | None] | None = None
+
+    # Keys -------------------------------------------------------------------------
+
+    def _validate_session_key(self, key: Any) -> bool:
+        return is_plausible_key(key)
+
+    def _get_new_session_key(self) -> str:
+        # No exists() round trip: the unique key_hash index rejects the (astronomically
+        # unlikely) duplicate and the caller retries with a fresh key.
+        return get_random_string(32, VALID_KEY_CHARS)
+
+    async def _aget_new_session_key(self) -> str:
+        return self._get_new_session_key()
+
+    # Plumbing ---------------------------------------------------------------------
+
+    @property
+    def _using(self) -> str:
+        return app_settings.DATABASE
+
+    def _connection(self) -> tuple[BaseDatabaseWrapper, Dialect]:
+        connection = connections[self._using]
+        return connection, dialect_for(connection)
+
+    def _key_params(self, session_key: str) -> list[str]:
+        return [hash_key(session_key), app_settings.APP_NAME]
+
+    def _encode(self, data: dict[str, Any]) -> dict[str, bytes]:
+        serializer = self.serializer()
+        encoded = {}
+        for name, value in data.items():
+            name = str(name)
+            if len(name) > MAX_NAME_LENGTH:
+                raise ValueError(
+                    f"Session attribute names are limited to {MAX_NAME_LENGTH} characters; "
+                    f"{name[:40]!r}... has {len(name)}."
+                )
+            encoded[name] = serializer.dumps(value)
+        return encoded
+
+    # Reads ------------------------------------------------------------------------
+
+    def load(self) -> dict[str, Any]:
+        connection, dialect = self._connection()
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(dialect.load_sql, [*self._key_params(self.session_key), now])
+            rows = cursor.fetchall()
+        if not rows:
+            # Unknown or expired: start afresh under a new key, as Django's engines do.
+            self._session_key = None
+            self._row_id = None
+            self._stored = {}
+            return {}
+        self._row_id = rows[0][0]
+        serializer = self.serializer()
+        stored: dict[str, bytes | None] = {}
+        data = {}
+        for _, name, value in rows:
+            if name is None:  # the LEFT JOIN row of a session without attributes
+                continue
+            raw = _as_bytes(value)
+            stored[name] = raw
+            try:
+                data[name] = serializer.loads(raw)
+            except Exception as exc:
+                # Kept in ``stored`` but not in ``data``: the next save deletes the row.
+                logger.warning(
+                    "Dropped attribute %r of session %s: its stored value cannot be "
+                    "decoded (%s).",
+                    name,
+                    self._row_id,
+                    type(exc).__name__,
+                )
+        self._stored = stored
+        return data
+
+    def exists(self, session_key: str) -> bool:
+        if not self._validate_session_key(session_key):
+            return False
+        connection, dialect = self._connection()
+        with connection.cursor() as cursor:
+            cursor.execute(dialect.exists_sql, self._key_params(session_key))
+            return cursor.fetchone() is not None
+
+    # Writes -----------------------------------------------------------------------
+
+    def create(self) -> None:
+        while True:
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        encoded = self._encode(data)
+        now = timezone.now()
+        expires_at = self.get_expiry_date(modification=now)
+        principal = data.get(AUTH_USER_ID_KEY)
+        principal = None if principal is None else str(principal)
+        connection, dialect = self._connection()
+        try:
+            with transaction.atomic(using=self._using), connection.cursor() as cursor:
+                if must_create:
+                    row_id = self._insert_row(now, expires_at, principal)
+                    stored: dict[str, bytes | None] = {}
+                else:
+                    row_id, stored = self._touch_row(cursor, dialect, now, expires_at, principal)
+                self._write_attributes(cursor, dialect, row_id, stored, encoded)
+        except IntegrityError:
+            if must_create:
+                raise CreateError
+            raise
+        self._row_id = row_id
+        self._stored = dict(encoded)
+
+    def _insert_row(self, now: Any, expires_at: Any, principal: str | None) -> int:
+        from dbsessions.models import Session
+
+        row = Session(
+            key_hash=hash_key(self.session_key),
+            app_name=app_settings.APP_NAME,
+            principal=principal,
+            created_at=now,
+            last_access=now,
+            expires_at=expires_at,
+        )
+        row.save(force_insert=True, using=self._using)
+        return row.pk
+
+    def _touch_row(
+        self, cursor: Any, dialect: Dialect, now: Any, expires_at: Any, principal: str | None
+    ) -> tuple[int, dict[str, bytes | None]]:
+        """Refresh the session row (taking its lock); UpdateError if it is gone."""
+        ops = connections[self._using].ops
+        cursor.execute(
+            dialect.touch_session_sql,
+            [
+                ops.adapt_datetimefield_value(now),
+                ops.adapt_datetimefield_value(expires_at),
+                principal,
+                *self._key_params(self.session_key),
+            ],
+        )
+        if cursor.rowcount == 0:
+            raise UpdateError
+        row_id = self._row_id
+        if row_id is None:
+            cursor.execute(dialect.lock_session_sql, self._key_params(self.session_key))
+            row_id = cursor.fetchone()[0]
+        stored = self._stored
+        if stored is None:
+            # Never loaded (e.g. clear() before save): every stored name is suspect.
+            cursor.execute(dialect.attribute_names_sql, [row_id])
+            stored = {name: None for (name,) in cursor.fetchall()}
+        return row_id, stored
+
+    def _write_attributes(
+        self,
+        cursor: Any,
+        dialect: Dialect,
+        row_id: int,
+        stored: dict[str, bytes | None],
+        encoded: dict[str, bytes],
+    ) -> None:
+        if app_settings.WRITE_CONTENTS == "all":
+            changed = list(encoded.items())
+        else:
+            changed = [(n, v) for n, v in encoded.items() if stored.get(n) != v]
+        removed = [name for name in stored if name not in encoded]
+        if changed:
+            self._upsert(cursor, dialect, row_id, changed)
+        for names in chunks(removed):
+            cursor.execute(dialect.delete_attributes_sql(len(names)), [row_id, *names])
+
+    def _upsert(
+        self, cursor: Any, dialect: Dialect, row_id: int, rows: list[tuple[str, bytes]]
+    ) -> None:
+        connection = connections[self._using]
+        field = _value_field()
+        for batch in upsert_batches(rows, dialect.upsert_batch):
+            prepared = [(n, field.get_db_prep_value(v, connection)) for n, v in batch]
+            if dialect.has_upsert:
+                cursor.execute(
+                    dialect.upsert_sql(len(prepared)), dialect.upsert_params(row_id, prepared)
+                )
+                continue
+            for name, value in prepared:
+                self._insert_or_update(cursor, dialect, row_id, name, value)
+
+    def _insert_or_update(
+        self, cursor: Any, dialect: Dialect, row_id: int, name: str, value: Any
+    ) -> None:
+        """The portable upsert, for vendors without one of their own."""
+        try:
+            with transaction.atomic(using=self._using):
+                cursor.execute(dialect.insert_attribute_sql, [row_id, name, value])
+        except IntegrityError:
+            cursor.execute(dialect.update_attribute_sql, [value, row_id, name])
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        if not self._validate_session_key(session_key):
+            return
+        connection, dialect = self._connection()
+        with transaction.atomic(using=self._using), connection.cursor() as cursor:
+            # Lock the row first so a concurrent save waits and then finds it gone,
+            # instead of adding an attribute between our two DELETEs.
+            cursor.execute(dialect.lock_session_sql, self._key_params(session_key))
+            row = cursor.fetchone()
+            if row is not None:
+                cursor.execute(dialect.delete_all_attributes_sql, [row[0]])
+                cursor.execute(dialect.delete_session_sql, [row[0]])
+        if session_key == self.session_key:
+            self._row_id = None
+            self._stored = {}
+
+    def cycle_key(self) -> None:
+        """Give the session a new key with one UPDATE of its row; attributes stay put."""
+        data = self._session
+        old_key = self.session_key
+        if old_key is not None and self._row_id is not None and self._rekey(old_key):
+            self._session_cache = data
+            self.modified = True
+            return
+        self.create()
+        self._session_cache = data
+        if old_key:
+            self.delete(old_key)
+
+    def _rekey(self, old_key: str) -> bool:
+        connection, dialect = self._connection()
+        while True:
+            new_key = self._get_new_session_key()
+            # A lone UPDATE is atomic by itself; inside a caller's transaction a savepoint
+            # keeps a key collision from breaking that transaction.
+            guard = (
+                transaction.atomic(using=self._using)
+                if connection.in_atomic_block
+                else nullcontext()
+            )
+            try:
+                with guard, connection.cursor() as cursor:
+                    cursor.execute(
+                        dialect.rekey_session_sql,
+                        [hash_key(new_key), self._row_id, *self._key_params(old_key)],
+                    )
+                    updated = cursor.rowcount
+            except IntegrityError:
+                continue
+            if updated == 0:
+                return False
+            self._session_key = new_key
+            return True
+
+    async def acycle_key(self) -> None:
+        await sync_to_async(self.cycle_key)()
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        from dbsessions.purge import purge_expired
+
+        purge_expired(using=app_settings.DATABASE, app_name=app_settings.APP_NAME)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if hasattr(value, "read"):  # Oracle LOB
+        value = value.read()
+    return bytes(value)
+
+
+def _value_field() -> Any:
+    from dbsessions.models import Attribute
+
+    return Attribute._meta.get_field("value")

@@ -1,0 +1,359 @@
+"""The SQL the engine runs, one dialect per database vendor.
+
+Statements are built once per (vendor, tables) and cached. They use ``%s`` placeholders, which
+every Django backend accepts. A dialect needs no connection, so the SQL for Oracle and SQL
+Server can be generated and checked where no such server runs.
+
+Every write to a session's attributes happens after an UPDATE (or a locking SELECT) of the
+session row in the same transaction, so concurrent writers of one session queue on that row
+lock; the upserts below only have to be correct, not race-free on their own.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+# SQL Server allows 2,100 parameters per statement, Oracle 1,000 items in an IN list.
+MAX_ROWS_PER_STATEMENT = 500
+# Keeps a multi-row upsert well under MySQL's default 16 MiB max_allowed_packet.
+MAX_BYTES_PER_STATEMENT = 4 * 1024 * 1024
+
+
+def _double_quote(name: str) -> str:
+    return f'"{name}"'
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Standard SQL; subclasses change what their vendor spells differently."""
+
+    session_table: str
+    attribute_table: str
+    quote_name: Callable[[str], str] = _double_quote
+
+    vendor = "generic"
+    #: Appended to a SELECT that must lock the rows it returns.
+    lock_suffix = " FOR UPDATE"
+    #: Whether ``upsert_sql`` exists; otherwise the engine updates, then inserts.
+    has_upsert = False
+    #: Most attribute rows one upsert statement may carry.
+    upsert_batch = MAX_ROWS_PER_STATEMENT
+
+    def q(self, name: str) -> str:
+        return self.quote_name(name)
+
+    @cached_property
+    def s(self) -> str:
+        return self.q(self.session_table)
+
+    @cached_property
+    def a(self) -> str:
+        return self.q(self.attribute_table)
+
+    # Reads ---------------------------------------------------------------------------
+
+    @cached_property
+    def load_sql(self) -> str:
+        """The whole session in one round trip: its row joined to its attributes."""
+        q = self.q
+        return (
+            f"SELECT s.{q('id')}, a.{q('name')}, a.{q('value')} "
+            f"FROM {self.s} s LEFT JOIN {self.a} a ON a.{q('session_id')} = s.{q('id')} "
+            f"WHERE s.{q('key_hash')} = %s AND s.{q('app_name')} = %s "
+            f"AND s.{q('expires_at')} > %s"
+        )
+
+    @cached_property
+    def exists_sql(self) -> str:
+        q = self.q
+        return (
+            f"SELECT 1 FROM {self.s} WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+        )
+
+    @cached_property
+    def lock_session_sql(self) -> str:
+        q = self.q
+        return (
+            f"SELECT {q('id')} FROM {self.s} "
+            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s{self.lock_suffix}"
+        )
+
+    @cached_property
+    def attribute_names_sql(self) -> str:
+        q = self.q
+        return f"SELECT {q('name')} FROM {self.a} WHERE {q('session_id')} = %s"
+
+    # Session row writes --------------------------------------------------------------
+
+    @cached_property
+    def touch_session_sql(self) -> str:
+        """Refresh the row on save; matching the key makes a deleted session fail here."""
+        q = self.q
+        return (
+            f"UPDATE {self.s} SET {q('last_access')} = %s, {q('expires_at')} = %s, "
+            f"{q('principal')} = %s WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+        )
+
+    @cached_property
+    def rekey_session_sql(self) -> str:
+        q = self.q
+        return (
+            f"UPDATE {self.s} SET {q('key_hash')} = %s "
+            f"WHERE {q('id')} = %s AND {q('key_hash')} = %s AND {q('app_name')} = %s"
+        )
+
+    @cached_property
+    def delete_session_sql(self) -> str:
+        return f"DELETE FROM {self.s} WHERE {self.q('id')} = %s"
+
+    # Attribute writes ----------------------------------------------------------------
+
+    @cached_property
+    def delete_all_attributes_sql(self) -> str:
+        return f"DELETE FROM {self.a} WHERE {self.q('session_id')} = %s"
+
+    def delete_attributes_sql(self, count: int) -> str:
+        q = self.q
+        marks = ", ".join(["%s"] * count)
+        return (
+            f"DELETE FROM {self.a} WHERE {q('session_id')} = %s AND {q('name')} IN ({marks})"
+        )
+
+    @cached_property
+    def update_attribute_sql(self) -> str:
+        q = self.q
+        return (
+            f"UPDATE {self.a} SET {q('value')} = %s "
+            f"WHERE {q('session_id')} = %s AND {q('name')} = %s"
+        )
+
+    @cached_property
+    def insert_attribute_sql(self) -> str:
+        q = self.q
+        return (
+            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
+            "VALUES (%s, %s, %s)"
+        )
+
+    def upsert_sql(self, count: int) -> str:
+        """One statement that inserts or overwrites ``count`` (session, name, value) rows."""
+        raise NotImplementedError
+
+    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
+        params: list = []
+        for name, value in rows:
+            params.extend((session_id, name, value))
+        return params
+
+    # Expired sessions ----------------------------------------------------------------
+
+    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
+        """Lock and return up to ``limit`` expired session ids of one app."""
+        q = self.q
+        suffix = self.lock_suffix + (" SKIP LOCKED" if skip_locked else "")
+        return (
+            f"SELECT {q('id')} FROM {self.s} "
+            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
+            f"ORDER BY {q('expires_at')} LIMIT {int(limit)}{suffix}"
+        )
+
+    def delete_attributes_of_sessions_sql(self, count: int) -> str:
+        marks = ", ".join(["%s"] * count)
+        return f"DELETE FROM {self.a} WHERE {self.q('session_id')} IN ({marks})"
+
+    def delete_expired_sessions_sql(self, count: int) -> str:
+        q = self.q
+        marks = ", ".join(["%s"] * count)
+        return (
+            f"DELETE FROM {self.s} WHERE {q('id')} IN ({marks}) AND {q('expires_at')} < %s"
+        )
+
+
+class _OnConflictUpsert(Dialect):
+    has_upsert = True
+
+    def upsert_sql(self, count: int) -> str:
+        q = self.q
+        rows = ", ".join(["(%s, %s, %s)"] * count)
+        return (
+            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"VALUES {rows} ON CONFLICT ({q('session_id')}, {q('name')}) "
+            f"DO UPDATE SET {q('value')} = excluded.{q('value')}"
+        )
+
+
+class PostgreSQLDialect(_OnConflictUpsert):
+    vendor = "postgresql"
+
+
+class SQLiteDialect(_OnConflictUpsert):
+    """SQLite locks the whole database for a write, so it has no row locks to ask for."""
+
+    vendor = "sqlite"
+    lock_suffix = ""
+
+    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
+        return super().expired_ids_sql(limit, skip_locked=False)
+
+
+def _backquote(name: str) -> str:
+    return f"`{name}`"
+
+
+@dataclass(frozen=True)
+class MySQLDialect(Dialect):
+    """MySQL 8.0.19+ names the new row with an alias; MariaDB keeps ``VALUES(col)``."""
+
+    quote_name: Callable[[str], str] = _backquote
+    row_alias: bool = False
+
+    vendor = "mysql"
+    has_upsert = True
+
+    def upsert_sql(self, count: int) -> str:
+        q = self.q
+        rows = ", ".join(["(%s, %s, %s)"] * count)
+        insert = (
+            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) VALUES {rows}"
+        )
+        if self.row_alias:
+            return f"{insert} AS new ON DUPLICATE KEY UPDATE {q('value')} = new.{q('value')}"
+        return f"{insert} ON DUPLICATE KEY UPDATE {q('value')} = VALUES({q('value')})"
+
+
+def _oracle_quote(name: str) -> str:
+    return f'"{name.upper()}"'
+
+
+@dataclass(frozen=True)
+class OracleDialect(Dialect):
+    """One MERGE per attribute: a BLOB cannot travel through a multi-row ``FROM dual``."""
+
+    quote_name: Callable[[str], str] = _oracle_quote
+
+    vendor = "oracle"
+    has_upsert = True
+    upsert_batch = 1
+
+    def upsert_sql(self, count: int) -> str:
+        if count != 1:
+            raise ValueError("Oracle merges one attribute per statement.")
+        q = self.q
+        return (
+            f"MERGE INTO {self.a} t USING (SELECT %s {q('session_id')}, %s {q('name')} "
+            f"FROM dual) src ON (t.{q('session_id')} = src.{q('session_id')} "
+            f"AND t.{q('name')} = src.{q('name')}) "
+            f"WHEN MATCHED THEN UPDATE SET t.{q('value')} = %s "
+            f"WHEN NOT MATCHED THEN INSERT ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"VALUES (src.{q('session_id')}, src.{q('name')}, %s)"
+        )
+
+    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
+        ((name, value),) = rows
+        return [session_id, name, value, value]
+
+    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
+        # Oracle refuses FETCH FIRST together with FOR UPDATE; ROWNUM is allowed.
+        q = self.q
+        suffix = self.lock_suffix + (" SKIP LOCKED" if skip_locked else "")
+        return (
+            f"SELECT {q('id')} FROM {self.s} "
+            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
+            f"AND ROWNUM <= {int(limit)}{suffix}"
+        )
+
+
+def _bracket(name: str) -> str:
+    return f"[{name}]"
+
+
+@dataclass(frozen=True)
+class SQLServerDialect(Dialect):
+    """MERGE needs HOLDLOCK on SQL Server, or two merges can both take the insert branch."""
+
+    quote_name: Callable[[str], str] = _bracket
+
+    vendor = "microsoft"
+    lock_suffix = ""
+    has_upsert = True
+
+    @cached_property
+    def lock_session_sql(self) -> str:
+        q = self.q
+        return (
+            f"SELECT {q('id')} FROM {self.s} WITH (UPDLOCK, ROWLOCK) "
+            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+        )
+
+    def upsert_sql(self, count: int) -> str:
+        q = self.q
+        rows = ", ".join(["(%s, %s, %s)"] * count)
+        return (
+            f"MERGE INTO {self.a} WITH (HOLDLOCK) AS t USING (VALUES {rows}) "
+            f"AS src ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"ON t.{q('session_id')} = src.{q('session_id')} AND t.{q('name')} = src.{q('name')} "
+            f"WHEN MATCHED THEN UPDATE SET {q('value')} = src.{q('value')} "
+            f"WHEN NOT MATCHED THEN INSERT ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"VALUES (src.{q('session_id')}, src.{q('name')}, src.{q('value')});"
+        )
+
+    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
+        q = self.q
+        hints = "UPDLOCK, ROWLOCK, READPAST" if skip_locked else "UPDLOCK, ROWLOCK"
+        return (
+            f"SELECT TOP {int(limit)} {q('id')} FROM {self.s} WITH ({hints}) "
+            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
+            f"ORDER BY {q('expires_at')}"
+        )
+
+
+DIALECTS: dict[str, type[Dialect]] = {
+    "postgresql": PostgreSQLDialect,
+    "sqlite": SQLiteDialect,
+    "mysql": MySQLDialect,
+    "oracle": OracleDialect,
+    "microsoft": SQLServerDialect,
+}
+
+
+_cache: dict[tuple[str, str, str, str], Dialect] = {}
+
+
+def dialect_for(connection: Any) -> Dialect:
+    """The dialect for a live connection, quoting names the way its backend does."""
+    from dbsessions.models import Attribute, Session
+
+    tables = (Session._meta.db_table, Attribute._meta.db_table)
+    key = (connection.alias, connection.vendor, *tables)
+    dialect = _cache.get(key)
+    if dialect is None:
+        cls = DIALECTS.get(connection.vendor, Dialect)
+        options: dict[str, Any] = {"quote_name": connection.ops.quote_name}
+        if cls is MySQLDialect:
+            options["row_alias"] = (
+                not connection.mysql_is_mariadb and connection.mysql_version >= (8, 0, 19)
+            )
+        dialect = _cache[key] = cls(*tables, **options)
+    return dialect
+
+
+def chunks(items: Sequence, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_batches(
+    rows: Sequence[tuple[str, bytes]], max_rows: int
+) -> Iterable[list[tuple[str, bytes]]]:
+    """Split (name, value) rows by count and by payload size; a huge value travels alone."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for name, value in rows:
+        if batch and (len(batch) >= max_rows or size + len(value) > MAX_BYTES_PER_STATEMENT):
+            yield batch
+            batch, size = [], 0
+        batch.append((name, value))
+        size += len(value)
+    if batch:
+        yield batch

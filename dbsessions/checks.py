@@ -1,0 +1,78 @@
+"""System checks for the DBSESSIONS settings (IDs are listed in the README)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+from dbsessions.conf import DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
+
+ROUTER_PATH = "dbsessions.routers.SessionRouter"
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    user = getattr(settings, "DBSESSIONS", {})
+    if not isinstance(user, dict):
+        return [
+            Error(
+                f"DBSESSIONS must be a dict, not {type(user).__name__}.",
+                id="dbsessions.E001",
+            )
+        ]
+    errors = []
+    unknown = sorted(set(user) - set(DEFAULTS))
+    if unknown:
+        errors.append(
+            Error(
+                f"DBSESSIONS has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="dbsessions.E002",
+            )
+        )
+    alias = app_settings.DATABASE
+    if alias not in settings.DATABASES:
+        errors.append(
+            Error(
+                f"DBSESSIONS['DATABASE'] is {alias!r}, which is not in DATABASES.",
+                id="dbsessions.E003",
+            )
+        )
+    elif alias != "default" and ROUTER_PATH not in _router_paths():
+        errors.append(
+            Error(
+                f"DBSESSIONS['DATABASE'] is {alias!r} but {ROUTER_PATH} is not in "
+                "DATABASE_ROUTERS.",
+                hint=f"Add {ROUTER_PATH!r} to DATABASE_ROUTERS.",
+                id="dbsessions.E004",
+            )
+        )
+    if app_settings.WRITE_CONTENTS not in WRITE_CONTENTS_CHOICES:
+        errors.append(
+            Error(
+                f"DBSESSIONS['WRITE_CONTENTS'] is {app_settings.WRITE_CONTENTS!r}.",
+                hint=f"Use one of: {', '.join(WRITE_CONTENTS_CHOICES)}.",
+                id="dbsessions.E005",
+            )
+        )
+    app_name = app_settings.APP_NAME
+    if not isinstance(app_name, str) or not 0 < len(app_name) <= 100:
+        errors.append(
+            Error(
+                "DBSESSIONS['APP_NAME'] must be a non-empty string of at most 100 "
+                "characters.",
+                id="dbsessions.E006",
+            )
+        )
+    return errors
+
+
+def _router_paths() -> list[str]:
+    paths = []
+    for router in settings.DATABASE_ROUTERS:
+        if isinstance(router, str):
+            paths.append(router)
+        else:
+            cls = router if isinstance(router, type) else type(router)
+            paths.append(f"{cls.__module__}.{cls.__qualname__}")
+    return paths

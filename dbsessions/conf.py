@@ -1,0 +1,55 @@
+"""The DBSESSIONS settings dict, read each time a value is used.
+
+Reading on use (never at import time) keeps ``override_settings`` working. The one exception
+is the pair of table names: Django fixes a model's table when the model class is created.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE": "default",
+    "APP_NAME": "default",
+    "WRITE_CONTENTS": "changed",
+    "SESSION_TABLE": "dbsessions_session",
+    "ATTRIBUTE_TABLE": "dbsessions_attribute",
+}
+
+WRITE_CONTENTS_CHOICES = ("changed", "all")
+
+
+class Settings:
+    """One typed property per key of ``settings.DBSESSIONS``."""
+
+    def _get(self, name: str) -> Any:
+        user = getattr(settings, "DBSESSIONS", None) or {}
+        if not isinstance(user, dict):
+            return DEFAULTS[name]
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def DATABASE(self) -> str:
+        """Database alias that holds the session tables."""
+        return self._get("DATABASE")
+
+    @property
+    def APP_NAME(self) -> str:
+        """Name stamped on every session; other app names are invisible."""
+        return self._get("APP_NAME")
+
+    @property
+    def WRITE_CONTENTS(self) -> str:
+        """``"changed"`` writes only changed attributes, ``"all"`` rewrites them all."""
+        return self._get("WRITE_CONTENTS")
+
+    @property
+    def SESSION_TABLE(self) -> str:
+        return self._get("SESSION_TABLE")
+
+    @property
+    def ATTRIBUTE_TABLE(self) -> str:
+        return self._get("ATTRIBUTE_TABLE")
+
+
+app_settings = Settings()

@@ -1,0 +1,145 @@
+"""Demo site and test settings.
+
+The database comes from the environment:
+
+- ``DBSESSIONS_DB``: ``sqlite`` (default), ``postgresql`` or ``mysql``.
+- ``DBSESSIONS_SEPARATE_DB=1``: keep the sessions on their own ``sessions`` alias (a real,
+  separate database) behind ``dbsessions.routers.SessionRouter``.
+- Server connection: ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD`` and
+  ``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD`` (``MYSQL_UNIX_SOCKET`` to
+  connect over a socket), defaulting to the local servers of the development machines.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
+SEPARATE_SESSIONS_DB = os.environ.get("DBSESSIONS_SEPARATE_DB", "") not in ("", "0")
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-secret-key-not-for-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "dbsessions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "testproject.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "testproject" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "testproject.wsgi.application"
+
+
+# Lets several test runs share one server: each run sets its own suffix.
+TEST_DB_SUFFIX = os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
+
+
+def _database(name: str) -> dict:
+    return {**_connection(name), **_test_settings(name)}
+
+
+def _test_settings(name: str) -> dict:
+    if VENDOR == "mysql":
+        return {
+            "TEST": {
+                "NAME": f"test_{name}{TEST_DB_SUFFIX}",
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_unicode_ci",
+            }
+        }
+    if VENDOR == "postgresql":
+        return {"TEST": {"NAME": f"test_{name}{TEST_DB_SUFFIX}"}}
+    return {}
+
+
+def _connection(name: str) -> dict:
+    if VENDOR == "postgresql":
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+        }
+    if VENDOR == "mysql":
+        options = {"charset": "utf8mb4"}
+        if os.environ.get("MYSQL_UNIX_SOCKET"):
+            options["unix_socket"] = os.environ["MYSQL_UNIX_SOCKET"]
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": name,
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_PORT", "3306"),
+            "USER": os.environ.get("MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
+            "OPTIONS": options,
+        }
+    if VENDOR == "sqlite":
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / f"{name}.sqlite3",
+            # WAL and IMMEDIATE transactions let concurrent requests wait instead of failing.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "timeout": 20,
+            },
+        }
+    raise ValueError(f"DBSESSIONS_DB must be sqlite, postgresql or mysql, not {VENDOR!r}")
+
+
+DATABASES = {"default": _database("dbsessions_demo")}
+if SEPARATE_SESSIONS_DB:
+    DATABASES["sessions"] = _database("dbsessions_demo_sessions")
+    DBSESSIONS = {"DATABASE": "sessions"}
+    DATABASE_ROUTERS = ["dbsessions.routers.SessionRouter"]
+
+SESSION_ENGINE = "dbsessions.backends.db"
+
+AUTH_PASSWORD_VALIDATORS = []
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"dbsessions": {"handlers": ["console"], "level": "WARNING"}},
+}
