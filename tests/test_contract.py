@@ -1,0 +1,298 @@
+"""Django's SessionBase contract, held by the engine on every live database (sync API)."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+from django.test import override_settings
+from django.utils import timezone
+
+from dbsessions.backends.db import SessionStore
+from dbsessions.keys import hash_key
+from dbsessions.models import Session
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def saved(data: dict | None = None) -> SessionStore:
+    session = SessionStore()
+    for name, value in (data or {}).items():
+        session[name] = value
+    session.save()
+    return session
+
+
+def reloaded(session: SessionStore) -> SessionStore:
+    return SessionStore(session.session_key)
+
+
+def row(session: SessionStore) -> Session:
+    return Session.objects.get(key_hash=hash_key(session.session_key))
+
+
+def test_new_session_is_empty_and_untouched(store):
+    assert store.is_empty()
+    assert store.modified is False
+    assert store.accessed is False
+    assert store.session_key is None
+
+
+def test_mapping_methods(store):
+    store["cat"] = "meow"
+    assert store.modified and store.accessed
+    assert store.get("cat") == "meow"
+    assert store.get("dog", "none") == "none"
+    assert "cat" in store
+    assert store.has_key("cat")
+    assert list(store.keys()) == ["cat"]
+    assert list(store.values()) == ["meow"]
+    assert list(store.items()) == [("cat", "meow")]
+    assert store.setdefault("cat", "purr") == "meow"
+    assert store.setdefault("bird", "tweet") == "tweet"
+    store.update({"cow": "moo"})
+    assert store.pop("cow") == "moo"
+    assert store.pop("cow", "gone") == "gone"
+    with pytest.raises(KeyError):
+        store.pop("cow")
+    del store["bird"]
+    assert dict(store.items()) == {"cat": "meow"}
+    store.clear()
+    assert list(store.items()) == []
+
+
+def test_reading_does_not_mark_modified():
+    session = SessionStore(saved({"a": 1}).session_key)
+    assert session["a"] == 1
+    assert session.accessed is True
+    assert session.modified is False
+
+
+def test_save_and_load_round_trip():
+    data = {"str": "text", "int": 7, "list": [1, "two"], "dict": {"k": None}, "bool": True}
+    session = saved(data)
+    assert reloaded(session).load() == data
+
+
+def test_save_keeps_the_data_in_memory():
+    session = saved({"a": "b"})
+    assert dict(session.items()) == {"a": "b"}
+
+
+def test_exists():
+    session = saved({"a": 1})
+    assert session.exists(session.session_key) is True
+    assert session.exists("nosuchkey0000000000000000000000x") is False
+    assert session.exists(None) is False
+
+
+def test_create_saves_an_empty_session_under_a_new_key(store):
+    store.create()
+    assert store.session_key is not None
+    assert store.modified is True
+    assert store.exists(store.session_key)
+    assert reloaded(store).load() == {}
+
+
+def test_must_create_on_an_existing_key_raises_create_error():
+    session = saved({"a": 1})
+    other = SessionStore(session.session_key)
+    other["b"] = 2
+    with pytest.raises(CreateError):
+        other.save(must_create=True)
+    assert reloaded(session).load() == {"a": 1}
+
+
+def test_delete_current_and_by_key():
+    first, second = saved({"a": 1}), saved({"b": 2})
+    first.delete()
+    second_key = second.session_key
+    SessionStore().delete(second_key)
+    assert first.exists(first.session_key) is False
+    assert first.exists(second_key) is False
+    assert Session.objects.count() == 0
+
+
+def test_delete_of_unknown_or_missing_key_is_a_no_op(store):
+    store.delete()
+    store.delete("nosuchkey0000000000000000000000x")
+
+
+def test_flush_removes_data_and_key():
+    session = saved({"a": 1})
+    old_key = session.session_key
+    session.flush()
+    assert session.session_key is None
+    assert dict(session.items()) == {}
+    assert session.modified is True
+    assert session.exists(old_key) is False
+
+
+def test_cycle_key_keeps_data_and_retires_the_old_key():
+    session = saved({"a": 1, "b": 2})
+    old_key = session.session_key
+    session.cycle_key()
+    assert session.session_key != old_key
+    assert dict(session.items()) == {"a": 1, "b": 2}
+    assert session.modified is True
+    assert SessionStore(old_key).load() == {}
+    assert reloaded(session).load() == {"a": 1, "b": 2}
+
+
+def test_cycle_key_without_loaded_cache():
+    key = saved({"a": "c", "b": "d"}).session_key
+    session = SessionStore(key)
+    assert not hasattr(session, "_session_cache")
+    session.cycle_key()
+    assert dict(session.items()) == {"a": "c", "b": "d"}
+    assert session.session_key != key
+
+
+def test_cycle_key_of_a_never_saved_session_creates_one(store):
+    store["a"] = 1
+    store.cycle_key()
+    assert store.session_key is not None
+    assert reloaded(store).load() == {"a": 1}
+
+
+def test_cycle_key_keeps_unsaved_changes_for_the_next_save():
+    session = saved({"a": 1})
+    session["a"] = 2
+    session.cycle_key()
+    session.save()
+    assert reloaded(session).load() == {"a": 2}
+
+
+def test_session_key_is_read_only(store):
+    with pytest.raises(AttributeError):
+        store.session_key = "abcdefgh"
+
+
+@pytest.mark.parametrize("key", ["", "1234567", None])
+def test_short_or_empty_keys_are_invalid(key):
+    session = SessionStore(key)
+    assert session.session_key is None
+
+
+def test_valid_key_is_kept():
+    session = SessionStore("12345678")
+    assert session.session_key == "12345678"
+
+
+def test_unknown_key_loads_empty_and_creates_nothing():
+    session = SessionStore("someunknownkey")
+    assert session.load() == {}
+    assert session.session_key is None
+    assert Session.objects.count() == 0
+
+
+def test_save_of_unknown_key_issues_a_new_key():
+    session = SessionStore("someunknownkey")
+    session["a"] = 1
+    session.save()
+    assert session.session_key not in (None, "someunknownkey")
+    assert reloaded(session).load() == {"a": 1}
+
+
+def test_save_does_not_resurrect_a_session_deleted_elsewhere():
+    session = saved({"data": "value1"})
+    SessionStore(session.session_key).delete()
+    session["data"] = "value2"
+    with pytest.raises(UpdateError):
+        session.save()
+    assert session.load() == {}
+    assert Session.objects.count() == 0
+
+
+def test_clear_then_save_without_loading_removes_every_attribute():
+    key = saved({"a": 1, "b": 2}).session_key
+    session = SessionStore(key)
+    session.clear()
+    session["c"] = 3
+    session.save()
+    assert SessionStore(key).load() == {"c": 3}
+
+
+# Expiry -------------------------------------------------------------------------------
+
+
+def test_default_expiry(store):
+    age = store.get_session_cookie_age()
+    assert store.get_expiry_age() == age
+    store.set_expiry(0)
+    assert store.get_expiry_age() == age
+
+
+def test_custom_expiry_seconds(store):
+    modification = timezone.now()
+    store.set_expiry(10)
+    assert store.get_expiry_date(modification=modification) == modification + timedelta(seconds=10)
+    assert store.get_expiry_age() == 10
+
+
+def test_custom_expiry_timedelta_and_datetime(store):
+    modification = timezone.now()
+    store.set_expiry(timedelta(seconds=10))
+    assert abs(store.get_expiry_age(modification=modification) - 10) <= 1
+    moment = modification + timedelta(seconds=20)
+    store.set_expiry(moment)
+    assert store.get_expiry_date() == moment
+    assert store.get_expiry_age(modification=modification) == 20
+
+
+def test_custom_expiry_reset(store):
+    store.set_expiry(None)
+    store.set_expiry(10)
+    store.set_expiry(None)
+    assert store.get_expiry_age() == store.get_session_cookie_age()
+
+
+def test_expire_at_browser_close(store):
+    with override_settings(SESSION_EXPIRE_AT_BROWSER_CLOSE=False):
+        store.set_expiry(10)
+        assert store.get_expire_at_browser_close() is False
+        store.set_expiry(0)
+        assert store.get_expire_at_browser_close() is True
+        store.set_expiry(None)
+        assert store.get_expire_at_browser_close() is False
+    with override_settings(SESSION_EXPIRE_AT_BROWSER_CLOSE=True):
+        store.set_expiry(10)
+        assert store.get_expire_at_browser_close() is False
+        store.set_expiry(None)
+        assert store.get_expire_at_browser_close() is True
+
+
+def test_expiry_is_stored_on_the_row():
+    session = saved({"a": 1})
+    stored = row(session)
+    assert abs((stored.expires_at - session.get_expiry_date()).total_seconds()) < 5
+    session.set_expiry(60)
+    session.save()
+    assert abs((row(session).expires_at - timezone.now()).total_seconds() - 60) < 5
+
+
+@override_settings(SESSION_COOKIE_AGE=3600)
+def test_cookie_age_setting_drives_expiry():
+    session = saved({"a": 1})
+    assert abs((row(session).expires_at - timezone.now()).total_seconds() - 3600) < 5
+
+
+def test_expired_session_loads_empty():
+    session = SessionStore()
+    session["foo"] = "bar"
+    session.set_expiry(-timedelta(seconds=10))
+    session.save()
+    fresh = reloaded(session)
+    assert "foo" not in fresh
+    assert fresh.session_key is None
+
+
+def test_clear_expired_removes_only_expired_sessions():
+    live = saved({"a": 1})
+    expired = SessionStore()
+    expired["b"] = 2
+    expired.set_expiry(-timedelta(seconds=10))
+    expired.save()
+    SessionStore.clear_expired()
+    assert Session.objects.filter(key_hash=hash_key(live.session_key)).exists()
+    assert not Session.objects.filter(key_hash=hash_key(expired.session_key)).exists()
+    assert reloaded(live).load() == {"a": 1}
