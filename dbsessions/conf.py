@@ -14,6 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "WRITE_CONTENTS": "changed",
     "SESSION_TABLE": "dbsessions_session",
     "ATTRIBUTE_TABLE": "dbsessions_attribute",
+    "REDACT_NAMES": ["_auth_user_hash", "*password*", "*token*", "*secret*"],
+    "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": False,
 }
 
 WRITE_CONTENTS_CHOICES = ("changed", "all")
@@ -50,6 +52,16 @@ class Settings:
     @property
     def ATTRIBUTE_TABLE(self) -> str:
         return self._get("ATTRIBUTE_TABLE")
+
+    @property
+    def REDACT_NAMES(self) -> list[str]:
+        """Attribute names (shell-style patterns, any case) the admin never shows decoded."""
+        return list(self._get("REDACT_NAMES"))
+
+    @property
+    def END_OTHER_SESSIONS_ON_PASSWORD_CHANGE(self) -> bool:
+        """End a user's other sessions when their password changes."""
+        return bool(self._get("END_OTHER_SESSIONS_ON_PASSWORD_CHANGE"))
 
 
 app_settings = Settings()
