@@ -1,0 +1,194 @@
+"""What the engine keeps in the tables, and the SQL it spends to do so."""
+
+import pytest
+from django.test.utils import CaptureQueriesContext
+
+from dbsessions.backends.db import SessionStore
+from dbsessions.keys import hash_key
+from dbsessions.models import Attribute, Session
+from tests.utils import override_dbsessions
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+def statements(context: CaptureQueriesContext) -> list[str]:
+    """Captured SQL without transaction control, which Django logs on some versions."""
+    return [
+        q["sql"]
+        for q in context.captured_queries
+        if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
+    ]
+
+
+def saved(**data) -> SessionStore:
+    session = SessionStore()
+    session.update(data)
+    session.save()
+    return session
+
+
+def attributes(session: SessionStore) -> dict[str, bytes]:
+    row = Session.objects.get(key_hash=hash_key(session.session_key))
+    return {a.name: bytes(a.value) for a in Attribute.objects.filter(session=row)}
+
+
+def test_one_row_per_session_and_one_per_attribute():
+    session = saved(cart={"apple": 2}, visits=3)
+    row = Session.objects.get()
+    assert row.key_hash == hash_key(session.session_key)
+    assert row.app_name == "default"
+    assert sorted(attributes(session)) == ["cart", "visits"]
+    assert attributes(session)["visits"] == b"3"
+
+
+def test_the_session_key_is_never_stored(sessions_connection):
+    session = saved(a="value")
+    key = session.session_key
+    with sessions_connection.cursor() as cursor:
+        for model in (Session, Attribute):
+            table = sessions_connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT * FROM {table}")
+            for stored_row in cursor.fetchall():
+                assert not any(key in str(bytes(v) if isinstance(v, memoryview) else v)
+                               for v in stored_row)
+
+
+def test_load_is_one_query(sessions_connection):
+    key = saved(a=1, b=2, c=3).session_key
+    with CaptureQueriesContext(sessions_connection) as context:
+        assert SessionStore(key).load() == {"a": 1, "b": 2, "c": 3}
+    assert len(context.captured_queries) == 1
+
+
+def test_one_key_change_writes_only_that_attribute(sessions_connection):
+    key = saved(a=1, b="two", c=[3]).session_key
+    session = SessionStore(key)
+    session["b"] = "changed"
+    with CaptureQueriesContext(sessions_connection) as context:
+        session.save()
+    sql = statements(context)
+    assert len(sql) == 2, sql
+    assert sql[0].startswith("UPDATE")
+    assert "'b'" in sql[1] and "'a'" not in sql[1] and "'c'" not in sql[1]
+    assert SessionStore(key).load() == {"a": 1, "b": "changed", "c": [3]}
+
+
+def test_value_mutated_in_place_is_saved_when_marked_modified():
+    key = saved(cart={"apple": 1}).session_key
+    session = SessionStore(key)
+    session["cart"]["apple"] = 5
+    session.modified = True
+    session.save()
+    assert SessionStore(key).load() == {"cart": {"apple": 5}}
+
+
+def test_unchanged_save_touches_only_the_session_row(sessions_connection):
+    key = saved(a=1).session_key
+    session = SessionStore(key)
+    session["a"] = 1
+    with CaptureQueriesContext(sessions_connection) as context:
+        session.save()
+    sql = statements(context)
+    assert len(sql) == 1 and sql[0].startswith("UPDATE")
+
+
+def test_removed_attribute_is_deleted(sessions_connection):
+    key = saved(a=1, b=2).session_key
+    session = SessionStore(key)
+    del session["a"]
+    with CaptureQueriesContext(sessions_connection) as context:
+        session.save()
+    assert [s.split()[0] for s in statements(context)] == ["UPDATE", "DELETE"]
+    assert SessionStore(key).load() == {"b": 2}
+
+
+@override_dbsessions(WRITE_CONTENTS="all")
+def test_write_contents_all_rewrites_every_attribute(sessions_connection):
+    key = saved(a=1, b=2, c=3).session_key
+    session = SessionStore(key)
+    session["b"] = 20
+    with CaptureQueriesContext(sessions_connection) as context:
+        session.save()
+    upsert = statements(context)[1]
+    assert all(f"'{name}'" in upsert for name in "abc")
+    assert SessionStore(key).load() == {"a": 1, "b": 20, "c": 3}
+
+
+def test_cycle_key_is_one_update_of_the_same_row(sessions_connection):
+    session = saved(a=1, b=2)
+    row_id = Session.objects.get().pk
+    attribute_ids = set(Attribute.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(sessions_connection) as context:
+        session.cycle_key()
+    sql = statements(context)
+    assert len(sql) == 1 and sql[0].startswith("UPDATE")
+    assert Session.objects.get().pk == row_id
+    assert Session.objects.get().key_hash == hash_key(session.session_key)
+    assert set(Attribute.objects.values_list("pk", flat=True)) == attribute_ids
+
+
+def test_principal_follows_the_logged_in_user():
+    session = saved(a=1)
+    session["_auth_user_id"] = "42"
+    session.save()
+    assert Session.objects.get().principal == "42"
+    del session["_auth_user_id"]
+    session.save()
+    assert Session.objects.get().principal is None
+
+
+def test_timestamps_are_kept():
+    session = saved(a=1)
+    first = Session.objects.get()
+    session["a"] = 2
+    session.save()
+    second = Session.objects.get()
+    assert second.created_at == first.created_at
+    assert second.last_access >= first.last_access
+    assert second.expires_at >= first.expires_at
+
+
+def test_sessions_of_another_app_name_are_invisible():
+    key = saved(a=1).session_key
+    with override_dbsessions(APP_NAME="shop"):
+        other = SessionStore(key)
+        assert other.load() == {}
+        assert other.exists(key) is False
+        other_app = saved(b=2)
+        SessionStore().delete(key)  # must not reach the "default" app's session
+    assert SessionStore(key).load() == {"a": 1}
+    assert SessionStore(other_app.session_key).load() == {}
+    assert set(Session.objects.values_list("app_name", flat=True)) == {"default", "shop"}
+
+
+def test_five_megabyte_value_round_trips():
+    big = "x" * (5 * 1024 * 1024)
+    key = saved(big=big, small="s").session_key
+    assert SessionStore(key).load() == {"big": big, "small": "s"}
+
+
+def test_many_large_values_are_split_across_statements():
+    values = {f"k{i}": "y" * (1024 * 1024) for i in range(20)}
+    key = saved(**values).session_key
+    assert SessionStore(key).load() == values
+
+
+def test_non_ascii_names_and_values_round_trip():
+    data = {"clé": "valeur été", "ключ": "значение", "鍵": "値", "emoji 🎉": "🍪"}
+    key = saved(**data).session_key
+    assert SessionStore(key).load() == data
+
+
+def test_name_too_long_is_a_clear_error():
+    session = SessionStore()
+    session["n" * 201] = 1
+    with pytest.raises(ValueError, match="limited to 200 characters"):
+        session.save()
+
+
+def test_two_hundred_character_name_is_fine():
+    key = saved(**{"n" * 200: 1}).session_key
+    assert SessionStore(key).load() == {"n" * 200: 1}
+
