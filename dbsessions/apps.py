@@ -8,3 +8,4 @@ class DbSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from dbsessions import checks  # noqa: F401  (registers the system checks)
+        from dbsessions import api  # noqa: F401  (connects the password-change receiver)

@@ -1,0 +1,117 @@
+"""List and end the sessions of a user: "log out everywhere (else)".
+
+Ending a session deletes its rows, so its next request finds no session and starts a fresh,
+anonymous one. Rows are locked before they are deleted, as ``SessionStore.delete()`` does, so
+a request saving one of them at that moment waits and then finds it gone (Django's
+``UpdateError``) instead of writing an attribute between the two DELETEs.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from dbsessions.backends.sql import chunks, dialect_for
+from dbsessions.conf import app_settings
+from dbsessions.keys import hash_key
+from dbsessions.models import Session
+
+
+def principal_of(user: Any) -> str:
+    """The ``principal`` column value of a user's sessions."""
+    return str(user.pk)
+
+
+def live_sessions(user: Any) -> QuerySet[Session]:
+    """The user's unexpired sessions of this ``APP_NAME``, most recently used first."""
+    return (
+        Session.objects.using(app_settings.DATABASE)
+        .filter(
+            app_name=app_settings.APP_NAME,
+            principal=principal_of(user),
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-last_access", "-pk")
+    )
+
+
+def end_sessions(session_ids: Iterable[int]) -> list[int]:
+    """End the sessions with these row ids (any app name); returns the ids that existed."""
+    ids = list(session_ids)
+    return _end(Q(pk__in=ids)) if ids else []
+
+
+def end_all_sessions(user: Any) -> int:
+    """End every session of the user in this ``APP_NAME``; returns how many ended."""
+    return len(_end(_user_filter(user)))
+
+
+def end_other_sessions(user: Any, current_session_key: str | None) -> int:
+    """End the user's sessions except the one with ``current_session_key``."""
+    filters = _user_filter(user)
+    if current_session_key:
+        filters &= ~Q(key_hash=hash_key(current_session_key))
+    return len(_end(filters))
+
+
+def is_current(session: Session, session_key: str | None) -> bool:
+    """Whether ``session`` is the row of the cookie's ``session_key``."""
+    return bool(session_key) and session.key_hash == hash_key(session_key)
+
+
+def _user_filter(user: Any) -> Q:
+    return Q(app_name=app_settings.APP_NAME, principal=principal_of(user))
+
+
+def _end(filters: Q) -> list[int]:
+    using = app_settings.DATABASE
+    with transaction.atomic(using=using):
+        # Locked in id order so that two bulk ends cannot deadlock each other.
+        ids = list(
+            Session.objects.using(using)
+            .select_for_update()
+            .filter(filters)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        _delete_rows(using, ids)
+    return ids
+
+
+def _delete_rows(using: str, ids: Sequence[int]) -> None:
+    """Attributes first, then the session rows, in the caller's transaction."""
+    connection = connections[using]
+    dialect = dialect_for(connection)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for batch in chunks(ids):
+            marks = ", ".join(["%s"] * len(batch))
+            cursor.execute(dialect.delete_attributes_of_sessions_sql(len(batch)), list(batch))
+            cursor.execute(
+                f"DELETE FROM {quote(Session._meta.db_table)} "
+                f"WHERE {quote('id')} IN ({marks})",
+                list(batch),
+            )
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="dbsessions-password")
+def _end_sessions_on_password_change(
+    sender: type, instance: Any, created: bool, **kwargs: Any
+) -> None:
+    """With ``END_OTHER_SESSIONS_ON_PASSWORD_CHANGE``, a new password ends every session.
+
+    ``set_password()`` leaves the clear password in ``_password`` until ``save()`` returns,
+    which is how a password change is told apart from any other save. The session of the
+    request that changed it survives: Django's ``update_session_auth_hash()`` then cycles its
+    key, and the engine re-creates a session whose row is gone with the same data.
+    """
+    if created or getattr(instance, "_password", None) is None:
+        return
+    if not app_settings.END_OTHER_SESSIONS_ON_PASSWORD_CHANGE:
+        return
+    end_all_sessions(instance)
