@@ -1,0 +1,1 @@
+"""Creating, printing and checking the session tables outside ``migrate``."""

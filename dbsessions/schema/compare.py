@@ -1,0 +1,169 @@
+"""Compare the live session tables with what the migrations expect.
+
+The expectation comes from the models as the migrations leave them, read through Django's
+introspection, so the same code checks every vendor. Names of indexes and constraints are not
+compared (a DBA may have named them differently); their columns and kinds are. Extra indexes
+are allowed; extra columns are reported, since inserts that ignore them can fail.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
+
+from dbsessions.schema.ddl import schema_models
+
+#: What introspection may report for a column created from the field type on the left.
+_REPORTED_AS: dict[str, set[str]] = {
+    "BigAutoField": {"BigAutoField", "AutoField", "BigIntegerField"},
+    "AutoField": {"AutoField", "IntegerField"},
+    "GenericIPAddressField": {"GenericIPAddressField", "CharField"},
+    # MySQL's LONGBLOB is reported as a TextField; Oracle's BLOB as a BinaryField.
+    "BinaryField": {"BinaryField", "TextField"},
+}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An index or constraint the schema needs, described by columns and kind."""
+
+    table: str
+    columns: tuple[str, ...]
+    kind: str  # "primary key", "unique constraint", "index", "foreign key"
+    references: tuple[str, str] | None = None
+
+    def __str__(self) -> str:
+        target = f" referencing {self.references[0]} ({self.references[1]})" if self.references else ""
+        return f"{self.kind} on {self.table} ({', '.join(self.columns)}){target}"
+
+
+def schema_differences(connection: BaseDatabaseWrapper) -> list[str]:
+    """One sentence per difference between the live schema and the expected one."""
+    models = schema_models()
+    introspection = connection.introspection
+    with connection.cursor() as cursor:
+        live_tables = set(introspection.table_names(cursor))
+        problems: list[str] = []
+        for model in models:
+            table = introspection.identifier_converter(model._meta.db_table)
+            if table not in live_tables:
+                problems.append(f"Table {model._meta.db_table} is missing.")
+                continue
+            description = introspection.get_table_description(cursor, model._meta.db_table)
+            constraints = introspection.get_constraints(cursor, model._meta.db_table)
+            problems += _column_differences(connection, model, description)
+            problems += _constraint_differences(connection, model, constraints)
+    return problems
+
+
+def _column_differences(
+    connection: BaseDatabaseWrapper, model: type[Model], description: list[Any]
+) -> list[str]:
+    convert = connection.introspection.identifier_converter
+    table = model._meta.db_table
+    live = {convert(info.name): info for info in description}
+    problems = []
+    expected_columns = set()
+    for field in model._meta.local_concrete_fields:
+        column = convert(field.column)
+        expected_columns.add(column)
+        info = live.get(column)
+        if info is None:
+            problems.append(f"Column {table}.{field.column} is missing.")
+            continue
+        expected_type = _expected_type(field)
+        live_type = connection.introspection.get_field_type(info.type_code, info)
+        if live_type not in _REPORTED_AS.get(expected_type, {expected_type}):
+            problems.append(
+                f"Column {table}.{field.column} is {live_type}, expected {expected_type} "
+                f"({field.db_type(connection)})."
+            )
+        elif expected_type == "CharField" and info.display_size not in (None, field.max_length):
+            problems.append(
+                f"Column {table}.{field.column} holds {info.display_size} characters, "
+                f"expected {field.max_length}."
+            )
+        if bool(info.null_ok) != _nullable(connection, field):
+            want = "NULL" if _nullable(connection, field) else "NOT NULL"
+            problems.append(f"Column {table}.{field.column} should be {want}.")
+    for column in sorted(set(live) - expected_columns):
+        problems.append(f"Column {table}.{column} is not part of the schema.")
+    return problems
+
+
+def _expected_type(field: Field) -> str:
+    if field.is_relation:
+        target = field.target_field.get_internal_type()
+        return {"BigAutoField": "BigIntegerField", "AutoField": "IntegerField"}.get(
+            target, target
+        )
+    return field.get_internal_type()
+
+
+def _nullable(connection: BaseDatabaseWrapper, field: Field) -> bool:
+    # Oracle stores '' as NULL, so Django creates its text columns nullable.
+    return field.null or (
+        connection.features.interprets_empty_strings_as_nulls and field.empty_strings_allowed
+    )
+
+
+def expected_constraints(model: type[Model]) -> list[Expected]:
+    table = model._meta.db_table
+    expected = []
+    for field in model._meta.local_concrete_fields:
+        if field.primary_key:
+            expected.append(Expected(table, (field.column,), "primary key"))
+        elif field.unique:
+            expected.append(Expected(table, (field.column,), "unique constraint"))
+        elif field.db_index:
+            expected.append(Expected(table, (field.column,), "index"))
+        if field.is_relation and field.db_constraint:
+            target = field.target_field
+            expected.append(
+                Expected(
+                    table,
+                    (field.column,),
+                    "foreign key",
+                    (target.model._meta.db_table, target.column),
+                )
+            )
+    for constraint in model._meta.constraints:
+        columns = tuple(model._meta.get_field(name).column for name in constraint.fields)
+        expected.append(Expected(table, columns, "unique constraint"))
+    for index in model._meta.indexes:
+        columns = tuple(model._meta.get_field(name).column for name in index.fields)
+        expected.append(Expected(table, columns, "index"))
+    return expected
+
+
+def _constraint_differences(
+    connection: BaseDatabaseWrapper, model: type[Model], constraints: dict[str, dict]
+) -> list[str]:
+    convert = connection.introspection.identifier_converter
+    live = [
+        {**info, "columns": tuple(convert(c) for c in info["columns"])}
+        for info in constraints.values()
+    ]
+    problems = []
+    for want in expected_constraints(model):
+        columns = tuple(convert(c) for c in want.columns)
+        if not any(_satisfies(info, want, columns, convert) for info in live):
+            problems.append(f"The {want} is missing.")
+    return problems
+
+
+def _satisfies(info: dict, want: Expected, columns: tuple[str, ...], convert: Any) -> bool:
+    if info["columns"] != columns:
+        return False
+    if want.kind == "primary key":
+        return bool(info["primary_key"])
+    if want.kind == "unique constraint":
+        return bool(info["unique"]) and not info["primary_key"]
+    if want.kind == "index":
+        # A unique index also serves lookups; any index whose columns match will do.
+        return bool(info.get("index") or info["unique"]) and not info["foreign_key"]
+    references = info["foreign_key"]
+    return bool(references) and tuple(convert(n) for n in references) == tuple(
+        convert(n) for n in want.references or ()
+    )

@@ -1,0 +1,92 @@
+"""The DDL of the session tables, produced by the same Django code that ``migrate`` runs.
+
+The models are rendered from this app's migrations (as ``migrate`` sees them), with the table
+names of ``DBSESSIONS`` read now, then handed to the connection's schema editor in collecting
+mode. So the statements are, by construction, the ones ``migrate`` would run on that vendor.
+"""
+
+from dataclasses import dataclass
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations.loader import MigrationLoader
+from django.db.models import Model
+
+from dbsessions.conf import app_settings
+
+APP_LABEL = "dbsessions"
+
+
+@dataclass(frozen=True)
+class SchemaSQL:
+    """CREATE statements split as Liberty's skipIndexCreation splits them."""
+
+    #: Tables with their primary keys, unique constraints and foreign keys.
+    tables: list[str]
+    #: Secondary (non-unique) indexes, which a DBA may prefer to build later.
+    indexes: list[str]
+
+    @property
+    def statements(self) -> list[str]:
+        return [*self.tables, *self.indexes]
+
+
+def migration_names() -> list[str]:
+    """This app's migrations, in the order ``migrate`` applies them."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    plan = loader.graph.forwards_plan(loader.graph.leaf_nodes(APP_LABEL)[0])
+    return [name for app, name in plan if app == APP_LABEL]
+
+
+def schema_models(
+    session_table: str | None = None, attribute_table: str | None = None
+) -> tuple[type[Model], type[Model]]:
+    """Fresh Session and Attribute classes as the migrations leave them.
+
+    Rendered anew on each call so that a backend's field patches (mssql-django gives
+    ``BinaryField`` a ``max`` length when it is imported) apply, as they do for ``migrate``.
+    """
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    state = loader.project_state(loader.graph.leaf_nodes(APP_LABEL)[0], at_end=True)
+    tables = {
+        "session": session_table or app_settings.SESSION_TABLE,
+        "attribute": attribute_table or app_settings.ATTRIBUTE_TABLE,
+    }
+    for model_name, table in tables.items():
+        state.models[APP_LABEL, model_name].options["db_table"] = table
+    apps = state.apps
+    return apps.get_model(APP_LABEL, "Session"), apps.get_model(APP_LABEL, "Attribute")
+
+
+def create_sql(
+    connection: BaseDatabaseWrapper,
+    session_table: str | None = None,
+    attribute_table: str | None = None,
+) -> SchemaSQL:
+    """The statements that create both tables on ``connection``'s vendor, without running them."""
+    session, attribute = schema_models(session_table, attribute_table)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        editor.create_model(session)
+        editor.create_model(attribute)
+    tables, indexes = [], []
+    for statement in editor.collected_sql:
+        is_index = statement.lstrip().upper().startswith("CREATE INDEX")
+        (indexes if is_index else tables).append(statement)
+    return SchemaSQL(tables=tables, indexes=indexes)
+
+
+def drop_sql(
+    connection: BaseDatabaseWrapper,
+    session_table: str | None = None,
+    attribute_table: str | None = None,
+) -> list[str]:
+    """The statements that drop both tables, attributes first (they point at sessions)."""
+    session, attribute = schema_models(session_table, attribute_table)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        editor.delete_model(attribute)
+        editor.delete_model(session)
+    return list(editor.collected_sql)
+
+
+def without_semicolon(statement: str) -> str:
+    """Collected statements end with ``;``, which Oracle's driver refuses."""
+    return statement.rstrip().removesuffix(";")

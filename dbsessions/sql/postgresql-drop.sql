@@ -1,0 +1,4 @@
+-- dbsessions: drop the session tables (PostgreSQL 13+).
+
+DROP TABLE "dbsessions_attribute" CASCADE;
+DROP TABLE "dbsessions_session" CASCADE;

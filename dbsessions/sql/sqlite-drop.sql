@@ -1,0 +1,4 @@
+-- dbsessions: drop the session tables (SQLite 3.31+).
+
+DROP TABLE "dbsessions_attribute";
+DROP TABLE "dbsessions_session";
