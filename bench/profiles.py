@@ -1,0 +1,34 @@
+"""How long each mode runs: repeat counts and sizes, recorded with the results."""
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    #: Timed rounds per store-level case; medians and quartiles are over these.
+    repeats: int
+    #: Operations per round, by session size.
+    ops_small: int
+    ops_large: int
+    #: Operations whose SQL is captured per case (the last one is reported).
+    sql_samples: int
+    #: Seconds of load per request-level case, and virtual users.
+    request_seconds: float
+    users: int
+    #: Concurrency: threads x writes per thread on one session.
+    threads: int
+    writes_per_thread: int
+    #: Small sessions inserted for the storage measurement.
+    storage_sessions: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES = {
+    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000),
+    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000),
+    # For the test suite: proves the harness runs, measures nothing worth quoting.
+    "smoke": Profile("smoke", 2, 3, 3, 1, 0.3, 2, 2, 3, 30),
+}

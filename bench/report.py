@@ -1,0 +1,241 @@
+"""``docs/benchmarks/README.md`` from ``results.json``: medians, spreads and ratios.
+
+    python -m bench.report docs/benchmarks     # rewrite README.md and charts from results.json
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.engines import BASELINE, ENGINES, OURS
+
+OPS = ("create", "read", "save", "cycle_key")
+OP_LABELS = {
+    "create": "create",
+    "read": "load + read one key",
+    "save": "load + change one key + save",
+    "cycle_key": "load + cycle_key",
+}
+
+
+def vendor_label(name: str, vendor: dict) -> str:
+    if name == "mysql":
+        return "MariaDB" if "mariadb" in vendor.get("server_version", "").lower() else "MySQL"
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(name, name)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _targets(results: dict) -> str:
+    vendors = list(results["vendors"])
+    by_target: dict[str, dict[str, dict]] = {}
+    goals = {}
+    for row in results["targets"]:
+        by_target.setdefault(row["target"], {})[row["vendor"]] = row
+        goals[row["target"]] = row["goal"]
+    rows = []
+    for target, cells in by_target.items():
+        line = [target, goals[target]]
+        for vendor in vendors:
+            cell = cells.get(vendor)
+            if cell is None:
+                line.append("n/a")
+                continue
+            value = cell["value"]
+            text = _x(value) if "x" in cell["goal"] or "0.75" in cell["goal"] else str(value)
+            line.append(f"{text} {'met' if cell['met'] else '**missed**'}")
+        rows.append(line)
+    header = ["target", "goal"] + [vendor_label(v, results["vendors"][v]) for v in vendors]
+    return _table(header, rows)
+
+
+def _store(vendor: dict) -> str:
+    index = {(r["engine"], r["size"], r["op"]): r for r in vendor["store"]}
+    header = ["operation", "size"]
+    for engine in ENGINES:
+        header.append(f"{engine} ops/s (p25-p75)")
+    header += [f"{OURS} / {BASELINE}"] + [f"SQL {engine}" for engine in ENGINES]
+    rows = []
+    for size in ("small", "large"):
+        for op in OPS:
+            line: list[Any] = [OP_LABELS[op], size]
+            for engine in ENGINES:
+                s = index[(engine, size, op)]["ops_per_s"]
+                line.append(f"{_n(s['median'])} ({_n(s['p25'])}-{_n(s['p75'])})")
+            ours = index[(OURS, size, op)]["ops_per_s"]["median"]
+            base = index[(BASELINE, size, op)]["ops_per_s"]["median"]
+            line.append(_x(ours / base))
+            for engine in ENGINES:
+                sql = index[(engine, size, op)]["sql"]
+                line.append(f"{sql['statements']} + {sql['transaction']} tx")
+            rows.append(line)
+    return _table(header, rows)
+
+
+def _requests(vendor: dict) -> str:
+    index = {(r["engine"], r["size"], r["page"]): r for r in vendor["requests"]}
+    sql = {(r["engine"], r["size"], r["page"]): r for r in vendor.get("request_sql", [])}
+    header = ["page", "size", "engine", "req/s", f"vs {BASELINE}", "p50 ms", "p95 ms", "p99 ms"]
+    header += ["SQL per request", "errors"]
+    rows = []
+    for size in ("small", "large"):
+        for page in ("read", "write"):
+            base = index[(BASELINE, size, page)]["requests_per_s"]
+            for engine in ENGINES:
+                r = index[(engine, size, page)]
+                q = sql.get((engine, size, page))
+                lat = r["latency_ms"]
+                rows.append(
+                    [
+                        "read-only" if page == "read" else "change one key",
+                        size,
+                        engine,
+                        _n(r["requests_per_s"]),
+                        _x(r["requests_per_s"] / base),
+                        f"{lat['p50']:.1f}",
+                        f"{lat['p95']:.1f}",
+                        f"{lat['p99']:.1f}",
+                        f"{q['statements']} + {q['transaction']} tx" if q else "",
+                        r["errors"],
+                    ]
+                )
+    return _table(header, rows)
+
+
+def _concurrency(results: dict) -> str:
+    rows = []
+    for name, vendor in results["vendors"].items():
+        for r in vendor.get("concurrency", []):
+            d, s = r["distinct_keys"], r["same_key"]
+            rows.append(
+                [
+                    vendor_label(name, vendor),
+                    r["engine"],
+                    f"{d['lost_updates']} of {d['writes']}",
+                    d["errors"],
+                    f"{s['errors']} of {s['writes']}",
+                    ", ".join(f"{k}: {v}" for k, v in {**d["error_types"], **s["error_types"]}.items()),
+                ]
+            )
+    header = ["database", "engine", "lost updates (distinct keys)", "errors (distinct)"]
+    header += ["errors (same key)", "error types"]
+    return _table(header, rows)
+
+
+def _storage(results: dict) -> str:
+    rows = []
+    for name, vendor in results["vendors"].items():
+        sizes = {r["engine"]: r for r in vendor.get("storage", [])}
+        if OURS in sizes and BASELINE in sizes:
+            ours, base = sizes[OURS], sizes[BASELINE]
+            rows.append(
+                [
+                    vendor_label(name, vendor),
+                    ours["sessions"],
+                    _n(ours["bytes_per_session"]),
+                    _n(base["bytes_per_session"]),
+                    _x(ours["bytes_per_session"] / base["bytes_per_session"]),
+                ]
+            )
+    header = ["database", "sessions", f"{OURS} bytes/session", f"{BASELINE} bytes/session"]
+    return _table(header + ["ratio"], rows)
+
+
+def render(results: dict, charts: list[str], notes: bool) -> str:
+    machine, profile = results["machine"], results["profile"]
+    out = [
+        "# Benchmarks",
+        "",
+        "dbsessions (`dbsessions.backends.db`) beside Django's `db` and `cached_db` engines, "
+        "measured in the same run on each database. Generated by `make bench` "
+        f"(`python -m bench`); this run: **{results['mode']}** mode, {results['generated_at']}.",
+        "Ratios are ours divided by Django's `db` engine; medians over "
+        f"{profile['repeats']} rounds of {profile['ops_small']} (small) or "
+        f"{profile['ops_large']} (large) operations, p25-p75 in brackets.",
+        "",
+    ]
+    if notes:
+        out += ["What the profiles show and what would meet the missed targets: "
+                "[profiling.md](profiling.md).", ""]  # fmt: skip
+    out += ["## Machine", ""]
+    packages = ", ".join(f"{k} {v}" for k, v in machine["packages"].items() if v)
+    out += [
+        f"- CPU: {machine['cpu']} ({machine['cores']} cores), memory {machine['memory']}",
+        f"- {machine['platform']}, Python {machine['python']}; {packages}",
+    ]
+    for name, vendor in results["vendors"].items():
+        out.append(f"- {vendor_label(name, vendor)}: {vendor['server_version']}")
+    for name, reason in results["skipped"].items():
+        out.append(f"- {name}: **skipped**, {reason}")
+    out += [
+        f"- Profile: `{json.dumps(profile)}`",
+        "",
+        "## Targets",
+        "",
+        _targets(results),
+        "",
+    ]
+    for name, vendor in results["vendors"].items():
+        label = vendor_label(name, vendor)
+        if vendor.get("store"):
+            out += [f"## Store level: {label}", "", _store(vendor), ""]
+            out += [
+                "SQL is per operation, transaction control (BEGIN, COMMIT, SAVEPOINT, RELEASE) "
+                "counted apart.",
+                "",
+            ]
+        if vendor.get("requests"):
+            out += [f"## Requests: {label}", "", _requests(vendor), ""]
+    out += [
+        "Request level: the benchmark site (`bench/site.py`) behind gunicorn (one worker, "
+        f"threads), {profile['users']} virtual users each keeping its own session cookie, "
+        f"{profile['request_seconds']} s per case, from a separate process "
+        "(`bench/loadgen.py`). SQL per request is counted in-process with Django's test client.",
+        "",
+        "## Concurrent saves on one session",
+        "",
+        f"{profile['threads']} threads x {profile['writes_per_thread']} saves each, every thread "
+        "with its own connection; distinct keys (lost updates), then one key for all (errors).",
+        "",
+        _concurrency(results),
+        "",
+        "## Storage",
+        "",
+        f"Tables plus indexes for {profile['storage_sessions']:,} small sessions "
+        "(PostgreSQL: `pg_total_relation_size` after `VACUUM ANALYZE`; MariaDB: "
+        "`data_length + index_length` after `ANALYZE TABLE`).",
+        "",
+        _storage(results),
+        "",
+    ]
+    if charts:
+        out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
+    return "\n".join(out)
+
+
+def write(results: dict, directory: Path) -> list[str]:
+    """Write README.md and the charts; returns the chart file names."""
+    from bench import charts
+
+    names = charts.draw(results, directory)
+    notes = (directory / "profiling.md").exists()
+    (directory / "README.md").write_text(render(results, names, notes))
+    return names
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/benchmarks")
+    write(json.loads((target / "results.json").read_text()), target)

@@ -1,0 +1,76 @@
+"""Settings for the benchmark processes (harness, gunicorn workers, load generator).
+
+Chosen by the environment, like the demo's settings but on databases of their own:
+
+- ``BENCH_DB``: ``sqlite`` (default), ``postgresql`` or ``mysql``.
+- ``BENCH_DB_NAME``: database name (default ``bench_dbsessions``); the harness creates and
+  drops it. SQLite uses a file of that name in ``BENCH_WORKDIR``.
+- ``BENCH_ENGINE``: the ``SESSION_ENGINE`` the benchmark site runs with.
+- Server connection: ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD`` and
+  ``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD`` (``MYSQL_UNIX_SOCKET``).
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VENDOR = os.environ.get("BENCH_DB", "sqlite")
+DB_NAME = os.environ.get("BENCH_DB_NAME", "bench_dbsessions")
+WORKDIR = Path(os.environ.get("BENCH_WORKDIR", BASE_DIR / "artifacts" / "bench"))
+
+SECRET_KEY = "benchmark-only-secret-key"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+# Both engines' tables live side by side; SESSION_ENGINE only matters to the site.
+INSTALLED_APPS = ["django.contrib.sessions", "dbsessions"]
+MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
+ROOT_URLCONF = "bench.site"
+WSGI_APPLICATION = "bench.wsgi.application"
+SESSION_ENGINE = os.environ.get("BENCH_ENGINE", "dbsessions.backends.db")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _database() -> dict:
+    env = os.environ.get
+    if VENDOR == "postgresql":
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": DB_NAME,
+            "HOST": env("PGHOST", "127.0.0.1"),
+            "PORT": env("PGPORT", "5432"),
+            "USER": env("PGUSER", "postgres"),
+            "PASSWORD": env("PGPASSWORD", ""),
+        }
+    if VENDOR == "mysql":
+        options = {"charset": "utf8mb4"}
+        if env("MYSQL_UNIX_SOCKET"):
+            options["unix_socket"] = env("MYSQL_UNIX_SOCKET")
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": DB_NAME,
+            "HOST": env("MYSQL_HOST", "127.0.0.1"),
+            "PORT": env("MYSQL_PORT", "3306"),
+            "USER": env("MYSQL_USER", "root"),
+            "PASSWORD": env("MYSQL_PASSWORD", ""),
+            "OPTIONS": options,
+        }
+    if VENDOR == "sqlite":
+        # A file with WAL, as the demo runs: commits cost the disk flush they cost.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": WORKDIR / f"{DB_NAME}.sqlite3",
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "timeout": 20,
+            },
+        }
+    raise ValueError(f"BENCH_DB must be sqlite, postgresql or mysql, not {VENDOR!r}")
+
+
+DATABASES = {"default": _database()}

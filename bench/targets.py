@@ -1,0 +1,73 @@
+"""The issue's targets, each a ratio against Django's ``db`` engine in the same run."""
+
+from typing import Any
+
+from bench.engines import BASELINE, OURS
+
+
+def _store(vendor: dict, engine: str, size: str, op: str) -> float:
+    for row in vendor.get("store", []):
+        if (row["engine"], row["size"], row["op"]) == (engine, size, op):
+            return row["ops_per_s"]["median"]
+    raise KeyError((engine, size, op))
+
+
+def _request(vendor: dict, engine: str, size: str, page: str) -> dict:
+    for row in vendor.get("requests", []):
+        if (row["engine"], row["size"], row["page"]) == (engine, size, page):
+            return row
+    raise KeyError((engine, size, page))
+
+
+def _ratio(vendor: dict, size: str, op: str) -> float:
+    return _store(vendor, OURS, size, op) / _store(vendor, BASELINE, size, op)
+
+
+def _checks(vendor: dict) -> list[tuple[str, str, Any, bool]]:
+    """(target, goal, value, met) for what this vendor's results hold."""
+    checks = []
+    if vendor.get("request_sql"):
+        queries = max(
+            row["statements"] + row["transaction"]
+            for row in vendor["request_sql"]
+            if row["engine"] == OURS and row["page"] == "read"
+        )
+        checks.append(("read-only request: SQL queries", "= 1", queries, queries == 1))
+    if vendor.get("requests"):
+        for size in ("small", "large"):
+            ratio = (
+                _request(vendor, OURS, size, "read")["requests_per_s"]
+                / _request(vendor, BASELINE, size, "read")["requests_per_s"]
+            )
+            checks.append((f"read-only request, {size}: req/s", ">= 1.0x", ratio, ratio >= 1.0))
+    if vendor.get("store"):
+        small, large = _ratio(vendor, "small", "save"), _ratio(vendor, "large", "save")
+        own = _store(vendor, OURS, "large", "save") / _store(vendor, OURS, "small", "save")
+        cycle = _ratio(vendor, "small", "cycle_key")
+        checks += [
+            ("one-key save, small", ">= 1.0x", small, small >= 1.0),
+            ("one-key save, large", ">= 5x", large, large >= 5.0),
+            ("large save / own small save", ">= 0.75", own, own >= 0.75),
+            ("cycle_key, small", ">= 2x", cycle, cycle >= 2.0),
+        ]
+    for row in vendor.get("concurrency", []):
+        if row["engine"] == OURS:
+            lost = row["distinct_keys"]["lost_updates"]
+            errors = row["same_key"]["errors"] + row["distinct_keys"]["errors"]
+            checks.append(("lost updates", "= 0", lost, lost == 0))
+            checks.append(("errors under concurrent saves", "= 0", errors, errors == 0))
+    sizes = {row["engine"]: row["bytes_per_session"] for row in vendor.get("storage", [])}
+    if OURS in sizes and BASELINE in sizes:
+        ratio = sizes[OURS] / sizes[BASELINE]
+        checks.append(("storage per small session", "<= 2x", ratio, ratio <= 2.0))
+    return checks
+
+
+def evaluate(results: dict) -> list[dict[str, Any]]:
+    rows = []
+    for name, vendor in results["vendors"].items():
+        for target, goal, value, met in _checks(vendor):
+            rows.append(
+                {"vendor": name, "target": target, "goal": goal, "value": value, "met": met}
+            )
+    return rows
