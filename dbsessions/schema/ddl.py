@@ -71,7 +71,9 @@ def create_sql(
     for statement in editor.collected_sql:
         is_index = statement.lstrip().upper().startswith("CREATE INDEX")
         (indexes if is_index else tables).append(statement)
-    return SchemaSQL(tables=tables, indexes=indexes)
+    # mssql-django emits its indexes in set order, which varies between runs; sorted, the
+    # scripts are reproducible (index order does not change the schema).
+    return SchemaSQL(tables=tables, indexes=sorted(indexes))
 
 
 def drop_sql(

@@ -1,0 +1,170 @@
+"""install_session_schema and the shipped scripts against the live test database.
+
+Each test starts from the tables ``migrate`` created, compares against a snapshot of them, and
+leaves them as ``migrate`` would (the snapshot comparison proves it).
+"""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
+
+from dbsessions.backends.db import SessionStore
+from dbsessions.schema.ddl import drop_sql, without_semicolon
+from dbsessions.schema.install import existing_tables, install_schema
+from dbsessions.schema.offline import vendor_name
+from dbsessions.schema.scripts import shipped_script_path
+
+pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+
+
+def snapshot(connection) -> dict:
+    """Everything introspection tells about the session tables."""
+    introspection = connection.introspection
+    result = {}
+    with connection.cursor() as cursor:
+        for table in ("dbsessions_session", "dbsessions_attribute"):
+            columns = [tuple(info) for info in introspection.get_table_description(cursor, table)]
+            constraints = sorted(
+                (name, sorted((k, repr(v)) for k, v in info.items()))
+                for name, info in introspection.get_constraints(cursor, table).items()
+            )
+            result[table] = (columns, constraints)
+    return result
+
+
+def drop_tables(connection) -> None:
+    with connection.cursor() as cursor:
+        if len(existing_tables(connection)) == 2:
+            for statement in drop_sql(connection):
+                cursor.execute(without_semicolon(statement))
+        for table in existing_tables(connection):
+            cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}")
+    MigrationRecorder(connection).migration_qs.filter(app="dbsessions").delete()
+
+
+def script_statements(text: str) -> list[str]:
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";")]
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("install_session_schema", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def migrated(sessions_connection):
+    """The migrate-made schema's snapshot; restores the tables if a test leaves them out."""
+    before = snapshot(sessions_connection)
+    yield before
+    if len(existing_tables(sessions_connection)) < 2:
+        drop_tables(sessions_connection)
+        install_schema(sessions_connection)
+    assert snapshot(sessions_connection) == before
+
+
+def exercise_engine() -> None:
+    store = SessionStore()
+    store["cart"] = ["apple"]
+    store["count"] = 1
+    store.save()
+    key = store.session_key
+    loaded = SessionStore(key)
+    assert loaded["cart"] == ["apple"] and loaded["count"] == 1
+    loaded["count"] = 2
+    del loaded["cart"]
+    loaded.save()
+    loaded.cycle_key()
+    assert loaded.session_key != key
+    assert not SessionStore(key).exists(key)
+    again = SessionStore(loaded.session_key)
+    assert dict(again.items()) == {"count": 2}
+    again.delete()
+    assert not SessionStore(loaded.session_key).exists(loaded.session_key)
+
+
+def test_shipped_script_gives_the_migrate_schema_and_the_engine_works(
+    sessions_connection, migrated
+):
+    vendor = vendor_name(sessions_connection)
+    text = shipped_script_path(vendor).read_text(encoding="utf-8")
+    drop_tables(sessions_connection)
+    with sessions_connection.cursor() as cursor:
+        for statement in script_statements(text):
+            cursor.execute(without_semicolon(statement))
+    assert snapshot(sessions_connection) == migrated
+    exercise_engine()
+    # A DBA ran the script; the command then only records the migrations.
+    assert "already installed" in run()
+    assert MigrationRecorder(sessions_connection).migration_qs.filter(app="dbsessions").exists()
+
+
+def test_install_matches_migrate_and_leaves_migrate_nothing_to_do(sessions_connection, migrated):
+    drop_tables(sessions_connection)
+    output = run()
+    assert "Installed dbsessions_session and dbsessions_attribute on database" in output
+    assert snapshot(sessions_connection) == migrated
+    executor = MigrationExecutor(sessions_connection)
+    targets = executor.loader.graph.leaf_nodes("dbsessions")
+    assert executor.migration_plan(targets) == []
+    assert run() == (
+        f"The session tables are already installed on database "
+        f"{sessions_connection.alias!r}.\n"
+    )
+    exercise_engine()
+
+
+def test_skip_indexes_then_check_then_create_them(sessions_connection, migrated):
+    drop_tables(sessions_connection)
+    output = run("--skip-indexes")
+    assert "secondary indexes; create them when convenient:" in output
+    index_lines = [line.strip() for line in output.splitlines() if "CREATE INDEX" in line]
+    assert any("expires_at" in line for line in index_lines)
+    exercise_engine()
+
+    with pytest.raises(CommandError) as failure:
+        run("--check")
+    message = str(failure.value)
+    assert "The index on dbsessions_session (expires_at) is missing." in message
+    assert "The index on dbsessions_session (principal) is missing." in message
+    assert "Column" not in message and "Table" not in message
+
+    with sessions_connection.cursor() as cursor:
+        for statement in index_lines:
+            cursor.execute(without_semicolon(statement))
+    assert snapshot(sessions_connection) == migrated
+    assert "is as expected" in run("--check")
+
+
+def test_check_names_missing_tables_and_columns(sessions_connection, migrated):
+    assert "is as expected" in run("--check")
+    with sessions_connection.cursor() as cursor:
+        cursor.execute(
+            sessions_connection.ops.quote_name("dbsessions_attribute").join(
+                ["DROP TABLE ", ""]
+            )
+        )
+    with pytest.raises(CommandError, match="Table dbsessions_attribute is missing."):
+        run("--check")
+    with pytest.raises(CommandError, match="the schema is partly installed"):
+        run()
+
+
+def test_check_names_a_changed_column(sessions_connection, migrated):
+    quote = sessions_connection.ops.quote_name
+    with sessions_connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {quote('dbsessions_session')} ADD {quote('legacy')} integer NULL"
+        )
+    try:
+        with pytest.raises(CommandError) as failure:
+            run("--check")
+        assert "Column dbsessions_session.legacy is not part of the schema." in str(
+            failure.value
+        )
+    finally:
+        drop_tables(sessions_connection)
