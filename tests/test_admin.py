@@ -1,0 +1,449 @@
+"""The Sessions admin: list, detail, search, filters, actions, user page, dashboard."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from dbsessions.admin import SessionAdmin
+from dbsessions.backends.db import SessionStore
+from dbsessions.conf import app_settings
+from dbsessions.models import Attribute, Session
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+CHANGELIST = "admin:dbsessions_session_changelist"
+
+
+def make_session(user=None, **data) -> SessionStore:
+    store = SessionStore()
+    if user is not None:
+        store["_auth_user_id"] = str(user.pk)
+    for name, value in data.items():
+        store[name] = value
+    store.save()
+    return store
+
+
+def rows():
+    return Session.objects.using(app_settings.DATABASE)
+
+
+def staff(django_user_model, name: str, *codenames: str):
+    user = django_user_model.objects.create_user(name, email=f"{name}@example.com", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="dbsessions", codename__in=codenames)
+    )
+    return user
+
+
+def client_for(user, **kwargs) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", email="alice@wonderland.example")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", email="bob@builder.example")
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    return staff(django_user_model, "viewer", "view_session")
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return staff(django_user_model, "operator", "view_session", "delete_session")
+
+
+@pytest.fixture
+def auditor(django_user_model):
+    return staff(django_user_model, "auditor", "view_session", "view_session_data")
+
+
+def changelist_ids(response) -> list[int]:
+    return [s.pk for s in response.context["cl"].result_list]
+
+
+# The list ----------------------------------------------------------------------------------
+
+
+def test_changelist_shows_owner_counts_sizes_and_no_key(admin_client, alice):
+    store = make_session(alice, greeting="hello", cart={"tea": 1})
+    anonymous = make_session(visits=2)
+    row = rows().get(pk=store._row_id)
+
+    response = admin_client.get(reverse(CHANGELIST))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    alice_url = reverse("admin:auth_user_change", args=[alice.pk])
+    assert f'<a href="{alice_url}">alice</a>' in html
+    by_id = {s.pk: s for s in response.context["cl"].result_list}
+    # _auth_user_id "N", greeting "hello" (7 bytes of JSON), cart {"tea":1} (9 bytes).
+    assert by_id[store._row_id].attribute_count == 3
+    assert by_id[store._row_id].value_bytes == len(f'"{alice.pk}"') + 7 + 9
+    assert by_id[anonymous._row_id].attribute_count == 1
+    assert f"#{store._row_id}" in html
+    for secret in (store.session_key, anonymous.session_key, row.key_hash, row.key_hash[:12]):
+        assert secret not in html
+
+
+def test_changelist_sorts_by_attribute_count(admin_client):
+    small = make_session(a=1)
+    large = make_session(a=1, b=2, c=3, d=4, e=5)
+
+    # Column 8 counting the action checkbox; the admin's own session holds 3 attributes.
+    response = admin_client.get(reverse(CHANGELIST), {"o": "-8"})
+
+    results = response.context["cl"].result_list
+    assert [s.attribute_count for s in results] == [5, 3, 1]
+    assert [results[0].pk, results[2].pk] == [large._row_id, small._row_id]
+    ascending = admin_client.get(reverse(CHANGELIST), {"o": "8"}).context["cl"].result_list
+    assert [s.attribute_count for s in ascending] == [1, 3, 5]
+
+
+def captured_queries(client: Client, url: str) -> int:
+    aliases = {"default", app_settings.DATABASE}
+    contexts = [CaptureQueriesContext(connections[alias]) for alias in aliases]
+    for context in contexts:
+        context.__enter__()
+    try:
+        response = client.get(url)
+    finally:
+        for context in contexts:
+            context.__exit__(None, None, None)
+    assert response.status_code == 200
+    return sum(len(context) for context in contexts), response
+
+
+def test_changelist_query_count_does_not_grow_with_page_size(
+    admin_client, django_user_model, monkeypatch
+):
+    owners = [django_user_model.objects.create_user(f"user{i}") for i in range(12)]
+    for i in range(36):
+        make_session(owners[i % len(owners)], cart={"tea": i}, visits=i)
+
+    monkeypatch.setattr(SessionAdmin, "list_per_page", 3)
+    small, response = captured_queries(admin_client, reverse(CHANGELIST))
+    assert len(response.context["cl"].result_list) == 3
+    monkeypatch.setattr(SessionAdmin, "list_per_page", 30)
+    large, response = captured_queries(admin_client, reverse(CHANGELIST))
+    assert len(response.context["cl"].result_list) == 30
+    assert all(s.owner is not None for s in response.context["cl"].result_list)
+
+    assert small == large
+
+
+# Search and filters ------------------------------------------------------------------------
+
+
+def test_search_by_username_and_email(admin_client, alice, bob):
+    mine = make_session(alice)
+    make_session(bob)
+
+    for term in ("ali", "wonderland"):
+        response = admin_client.get(reverse(CHANGELIST), {"q": term})
+        assert changelist_ids(response) == [mine._row_id]
+
+
+def test_search_by_pasted_session_key_and_by_id(admin_client):
+    wanted = make_session(visits=1)
+    make_session(visits=2)
+
+    by_key = admin_client.get(
+        reverse(CHANGELIST), {"q": f"  {wanted.session_key} ", "status": "active"}
+    )
+    # A key that matches is swapped for the session's id, so no page ever echoes it.
+    assert by_key.status_code == 302
+    assert by_key.url == f"{reverse(CHANGELIST)}?q=%23{wanted._row_id}&status=active"
+    by_id = admin_client.get(by_key.url)
+
+    assert changelist_ids(by_id) == [wanted._row_id]
+    assert wanted.session_key not in by_id.content.decode()
+
+
+def test_search_matching_nothing_lists_nothing(admin_client, alice):
+    make_session(alice)
+
+    response = admin_client.get(reverse(CHANGELIST), {"q": "nobody-by-that-name"})
+
+    assert changelist_ids(response) == []
+
+
+def test_filters_status_owner_and_app_name(admin_client, alice):
+    active = make_session(alice)
+    expired = make_session()
+    rows().filter(pk=expired._row_id).update(expires_at=timezone.now() - timedelta(minutes=1))
+    other = make_session()
+    rows().filter(pk=other._row_id).update(app_name="shop")
+
+    mine = {active._row_id, expired._row_id, other._row_id}
+
+    def ids(**params):
+        # The admin's own login session is listed too; only ours matter here.
+        return mine & set(changelist_ids(admin_client.get(reverse(CHANGELIST), params)))
+
+    assert ids(status="active") == {active._row_id, other._row_id}
+    assert ids(status="expired") == {expired._row_id}
+    assert ids(has_owner="yes") == {active._row_id}
+    assert ids(has_owner="no") == {expired._row_id, other._row_id}
+    assert ids(app_name="shop") == {other._row_id}
+
+
+# Detail page ------------------------------------------------------------------------------
+
+
+def test_detail_without_data_permission_shows_names_and_sizes_only(viewer, alice):
+    store = make_session(alice, cart={"secret_item_value": 1})
+    client = client_for(viewer)
+
+    response = client.get(reverse("admin:dbsessions_session_change", args=[store._row_id]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<code>cart</code>" in html
+    size = len(b'{"secret_item_value":1}')  # the JSON serializer's bytes
+    assert f"<td>{size}</td>" in html
+    assert "secret_item_value" not in html
+    assert "Can view decoded session data" in html
+
+
+def test_detail_with_data_permission_decodes_and_redacts(auditor, alice):
+    store = make_session(
+        alice,
+        cart={"tea": 2},
+        api_token="tok-123",
+        old_PASSWORD_hint="pw-456",
+        client_secret="sec-789",
+    )
+    store["_auth_user_hash"] = "hash-abc"
+    store.save()
+    row = rows().get(pk=store._row_id)
+    client = client_for(auditor)
+
+    response = client.get(reverse("admin:dbsessions_session_change", args=[store._row_id]))
+
+    html = response.content.decode()
+    assert "{&#x27;tea&#x27;: 2}" in html
+    for hidden in ("tok-123", "pw-456", "sec-789", "hash-abc"):
+        assert hidden not in html
+    assert html.count("(redacted)") == 4
+    for secret in (store.session_key, row.key_hash, row.key_hash[:12]):
+        assert secret not in html
+
+
+def test_redaction_list_is_configurable(auditor, alice, settings):
+    settings.DBSESSIONS = {**getattr(settings, "DBSESSIONS", {}), "REDACT_NAMES": ["cart"]}
+    store = make_session(alice, cart={"tea": 2}, api_token="tok-123")
+
+    html = (
+        client_for(auditor)
+        .get(reverse("admin:dbsessions_session_change", args=[store._row_id]))
+        .content.decode()
+    )
+
+    assert "tok-123" in html
+    assert "{&#x27;tea&#x27;: 2}" not in html
+    assert html.count("(redacted)") == 1
+
+
+def test_no_add_and_no_change(admin_client):
+    store = make_session(visits=1)
+
+    assert admin_client.get(reverse("admin:dbsessions_session_add")).status_code == 403
+    response = admin_client.post(
+        reverse("admin:dbsessions_session_change", args=[store._row_id]), {"app_name": "x"}
+    )
+    assert response.status_code == 403
+    assert rows().get(pk=store._row_id).app_name == app_settings.APP_NAME
+
+
+# Actions ----------------------------------------------------------------------------------
+
+
+def run_action(client: Client, action: str, ids: list[int], confirm: bool):
+    data = {"action": action, "_selected_action": [str(i) for i in ids]}
+    if confirm:
+        data["confirm"] = "yes"
+    else:
+        data["index"] = "0"
+    return client.post(reverse(CHANGELIST), data)
+
+
+def test_end_selected_asks_first_then_ends_and_logs(operator, alice):
+    first, second, kept = make_session(alice, a=1), make_session(b=2), make_session(c=3)
+    client = client_for(operator)
+    ids = [first._row_id, second._row_id]
+
+    page = run_action(client, "end_selected_sessions", ids, confirm=False)
+
+    assert page.status_code == 200
+    assert "Yes, end 2 sessions" in page.content.decode()
+    assert rows().filter(pk__in=ids).count() == 2
+
+    done = run_action(client, "end_selected_sessions", ids, confirm=True)
+
+    assert done.status_code == 302
+    assert not rows().filter(pk__in=ids).exists()
+    assert not Attribute.objects.using(app_settings.DATABASE).filter(session_id__in=ids).exists()
+    assert rows().filter(pk=kept._row_id).exists()
+    entries = LogEntry.objects.filter(action_flag=DELETION).order_by("object_id")
+    assert sorted(int(e.object_id) for e in entries) == sorted(ids)
+    content_type = ContentType.objects.get_for_model(Session)
+    assert {e.content_type_id for e in entries} == {content_type.pk}
+    assert {e.user_id for e in entries} == {operator.pk}
+    for entry in entries:
+        assert entry.object_repr == f"session {entry.object_id}"
+        assert first.session_key not in entry.object_repr
+    assert SessionStore(first.session_key).load() == {}
+
+
+def test_end_owner_sessions_ends_unselected_sessions_of_those_owners(operator, alice, bob):
+    selected = make_session(alice)
+    also_alice = make_session(alice)
+    bobs = make_session(bob)
+    client = client_for(operator)
+
+    page = run_action(client, "end_owner_sessions", [selected._row_id], confirm=False)
+    assert "alice" in page.content.decode()
+    assert "Yes, end 2 sessions" in page.content.decode()
+
+    run_action(client, "end_owner_sessions", [selected._row_id], confirm=True)
+
+    assert not rows().filter(pk__in=[selected._row_id, also_alice._row_id]).exists()
+    assert rows().filter(pk=bobs._row_id).exists()
+    assert LogEntry.objects.filter(action_flag=DELETION).count() == 2
+
+
+def test_actions_need_the_delete_permission(viewer):
+    store = make_session(a=1)
+    client = client_for(viewer)
+
+    response = client.get(reverse(CHANGELIST))
+    assert "end_selected_sessions" not in response.content.decode()
+    run_action(client, "end_selected_sessions", [store._row_id], confirm=True)
+
+    assert rows().filter(pk=store._row_id).exists()
+    assert not LogEntry.objects.exists()
+
+
+def test_actions_need_a_csrf_token(operator):
+    store = make_session(a=1)
+    client = client_for(operator, enforce_csrf_checks=True)
+
+    response = run_action(client, "end_selected_sessions", [store._row_id], confirm=True)
+
+    assert response.status_code == 403
+    assert rows().filter(pk=store._row_id).exists()
+
+
+def test_delete_selected_is_not_offered(admin_client):
+    make_session(a=1)
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "delete_selected" not in html
+    assert "End selected sessions" in html
+    assert "End all sessions of these owners" in html
+
+
+# The user's page --------------------------------------------------------------------------
+
+
+def test_user_page_shows_active_sessions_with_link_and_button(admin_client, alice):
+    make_session(alice)
+    make_session(alice)
+    expired = make_session(alice)
+    rows().filter(pk=expired._row_id).update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    response = admin_client.get(reverse("admin:auth_user_change", args=[alice.pk]))
+
+    html = response.content.decode()
+    assert "2 active sessions" in html
+    list_url = f"{reverse(CHANGELIST)}?status=active&amp;principal={alice.pk}"
+    assert list_url in html
+    end_url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
+    assert f'action="{end_url}"' in html
+    listed = admin_client.get(list_url.replace("&amp;", "&"))
+    assert len(changelist_ids(listed)) == 2
+
+
+def test_end_user_sessions_view_ends_them_and_returns(operator, alice, bob):
+    make_session(alice)
+    make_session(alice)
+    bobs = make_session(bob)
+    client = client_for(operator)
+    back = reverse("admin:auth_user_change", args=[alice.pk])
+    url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
+
+    assert client.get(url).status_code == 405
+    response = client.post(url, {"next": back})
+
+    assert response.status_code == 302
+    assert response.url == back
+    assert not rows().filter(principal=str(alice.pk)).exists()
+    assert rows().filter(pk=bobs._row_id).exists()
+    assert LogEntry.objects.filter(action_flag=DELETION).count() == 2
+
+
+def test_end_user_sessions_view_refuses_foreign_next_url(operator, alice):
+    make_session(alice)
+    url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
+
+    response = client_for(operator).post(url, {"next": "https://evil.example/"})
+
+    assert response.url == reverse(CHANGELIST)
+
+
+def test_end_user_sessions_view_needs_delete_permission_and_csrf(viewer, operator, alice):
+    store = make_session(alice)
+    url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
+
+    assert client_for(viewer).post(url).status_code == 403
+    assert client_for(operator, enforce_csrf_checks=True).post(url).status_code == 403
+    assert rows().filter(pk=store._row_id).exists()
+
+
+# Dashboard --------------------------------------------------------------------------------
+
+
+def test_dashboard_figures_and_chart(admin_client, alice, bob):
+    now = timezone.now()
+    make_session(alice)
+    make_session(alice)
+    make_session(bob)
+    old = make_session()
+    rows().filter(pk=old._row_id).update(created_at=now - timedelta(hours=30))
+    two_hours_ago = make_session()
+    rows().filter(pk=two_hours_ago._row_id).update(created_at=now - timedelta(hours=2))
+    expired = make_session(alice)
+    rows().filter(pk=expired._row_id).update(expires_at=now - timedelta(minutes=1))
+
+    response = admin_client.get(reverse(CHANGELIST))
+
+    dashboard = response.context["dashboard"]
+    # The admin's own login session counts too: it is a live session with an owner.
+    assert dashboard.active == 5 + 1
+    assert dashboard.owners == 2 + 1
+    assert dashboard.created_last_24h == 6 + 1 - 1
+    assert dashboard.expired == 1
+    assert len(dashboard.bars) == 24
+    assert sum(bar.count for bar in dashboard.bars) == 6
+    assert dashboard.bars[-1].count >= 4
+    assert dashboard.bars[-3].count >= 1
+    html = response.content.decode()
+    assert html.count("<rect ") == 24
+    assert 'id="dbsessions-active"><strong>6</strong>' in html
