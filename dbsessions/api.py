@@ -59,6 +59,11 @@ def end_other_sessions(user: Any, current_session_key: str | None) -> int:
     return len(_end(filters))
 
 
+def end_user_session(user: Any, session_id: int) -> bool:
+    """End one session if it belongs to ``user`` in this ``APP_NAME``; whether it did."""
+    return bool(_end(_user_filter(user) & Q(pk=session_id)))
+
+
 def is_current(session: Session, session_key: str | None) -> bool:
     """Whether ``session`` is the row of the cookie's ``session_key``."""
     return bool(session_key) and session.key_hash == hash_key(session_key)
@@ -93,8 +98,7 @@ def _delete_rows(using: str, ids: Sequence[int]) -> None:
             marks = ", ".join(["%s"] * len(batch))
             cursor.execute(dialect.delete_attributes_of_sessions_sql(len(batch)), list(batch))
             cursor.execute(
-                f"DELETE FROM {quote(Session._meta.db_table)} "
-                f"WHERE {quote('id')} IN ({marks})",
+                f"DELETE FROM {quote(Session._meta.db_table)} WHERE {quote('id')} IN ({marks})",
                 list(batch),
             )
 
