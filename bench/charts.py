@@ -4,7 +4,7 @@ from pathlib import Path
 
 from bench.engines import ENGINES
 
-OPS = ("create", "read", "save", "cycle_key")
+OPS = ("create", "read", "save", "save_loaded", "cycle_key")
 COLOURS = {"dbsessions": "#2b7bba", "django_db": "#d95f02", "django_cached_db": "#999999"}
 
 
@@ -28,7 +28,7 @@ def _bars(axis, groups: list[str], values: dict[str, list[float]]) -> None:
 
 def _store(plt, name: str, label: str, vendor: dict, path: Path) -> None:
     index = {(r["engine"], r["size"], r["op"]): r["ops_per_s"]["median"] for r in vendor["store"]}
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4))
     for axis, size in zip(axes, ("small", "large")):
         _bars(axis, list(OPS), {e: [index[(e, size, op)] for op in OPS] for e in ENGINES})
         axis.set_yscale("log")
@@ -45,10 +45,18 @@ def _requests(plt, label: str, vendor: dict, path: Path) -> None:
     cases = [(s, p) for s in ("small", "large") for p in ("read", "write")]
     groups = [f"{p} {s}" for s, p in cases]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    _bars(axes[0], groups, {e: [index[(e, s, p)]["requests_per_s"] for s, p in cases] for e in ENGINES})
+    _bars(
+        axes[0],
+        groups,
+        {e: [index[(e, s, p)]["requests_per_s"] for s, p in cases] for e in ENGINES},
+    )
     axes[0].set_title(f"{label}: requests/s")
     axes[0].legend()
-    _bars(axes[1], groups, {e: [index[(e, s, p)]["latency_ms"]["p95"] for s, p in cases] for e in ENGINES})
+    _bars(
+        axes[1],
+        groups,
+        {e: [index[(e, s, p)]["latency_ms"]["p95"] for s, p in cases] for e in ENGINES},
+    )
     axes[1].set_title(f"{label}: p95 latency (ms)")
     figure.tight_layout()
     figure.savefig(path, dpi=90)

@@ -91,8 +91,7 @@ def create(vendor: str) -> None:
                 cursor.execute(f'CREATE DATABASE "{name}"')
             else:
                 cursor.execute(
-                    f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
+                    f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
                 )
         finally:
             server.close()

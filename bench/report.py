@@ -1,6 +1,6 @@
 """``docs/benchmarks/README.md`` from ``results.json``: medians, spreads and ratios.
 
-    python -m bench.report docs/benchmarks     # rewrite README.md and charts from results.json
+python -m bench.report docs/benchmarks     # rewrite README.md and charts from results.json
 """
 
 import json
@@ -10,11 +10,12 @@ from typing import Any
 
 from bench.engines import BASELINE, ENGINES, OURS
 
-OPS = ("create", "read", "save", "cycle_key")
+OPS = ("create", "read", "save", "save_loaded", "cycle_key")
 OP_LABELS = {
     "create": "create",
     "read": "load + read one key",
     "save": "load + change one key + save",
+    "save_loaded": "change one key + save (loaded)",
     "cycle_key": "load + cycle_key",
 }
 
@@ -127,7 +128,9 @@ def _concurrency(results: dict) -> str:
                     f"{d['lost_updates']} of {d['writes']}",
                     d["errors"],
                     f"{s['errors']} of {s['writes']}",
-                    ", ".join(f"{k}: {v}" for k, v in {**d["error_types"], **s["error_types"]}.items()),
+                    ", ".join(
+                        f"{k}: {v}" for k, v in {**d["error_types"], **s["error_types"]}.items()
+                    ),
                 ]
             )
     header = ["database", "engine", "lost updates (distinct keys)", "errors (distinct)"]

@@ -43,11 +43,14 @@ def _checks(vendor: dict) -> list[tuple[str, str, Any, bool]]:
     if vendor.get("store"):
         small, large = _ratio(vendor, "small", "save"), _ratio(vendor, "large", "save")
         own = _store(vendor, OURS, "large", "save") / _store(vendor, OURS, "small", "save")
+        loaded = "save_loaded"
+        own_loaded = _store(vendor, OURS, "large", loaded) / _store(vendor, OURS, "small", loaded)
         cycle = _ratio(vendor, "small", "cycle_key")
         checks += [
             ("one-key save, small", ">= 1.0x", small, small >= 1.0),
             ("one-key save, large", ">= 5x", large, large >= 5.0),
             ("large save / own small save", ">= 0.75", own, own >= 0.75),
+            ("same, session already loaded", ">= 0.75", own_loaded, own_loaded >= 0.75),
             ("cycle_key, small", ">= 2x", cycle, cycle >= 2.0),
         ]
     for row in vendor.get("concurrency", []):

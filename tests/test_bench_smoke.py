@@ -1,0 +1,130 @@
+"""The benchmark harness, run tiny so it cannot rot: structure of its outputs, no timings.
+
+Runs ``python -m bench --mode smoke`` on the database this test run uses, into a temporary
+directory (never ``docs/benchmarks``), on its own database name.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.engines import ENGINES, OURS
+from bench.profiles import PROFILES
+from bench.store import OPERATIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
+PROFILE = PROFILES["smoke"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def output(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("bench")
+    db_name = "bench_dbsessions_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
+    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--vendors", VENDOR]
+    command += ["--output", str(directory), "--db-name", db_name]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return directory
+
+
+@pytest.fixture(scope="module")
+def results(output) -> dict:
+    return json.loads((output / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def measured(results) -> dict:
+    return results["vendors"][VENDOR]
+
+
+def test_results_describe_the_run(results):
+    assert results["mode"] == "smoke"
+    assert results["skipped"] == {}
+    assert list(results["vendors"]) == [VENDOR]
+    assert results["profile"] == PROFILE.as_dict()
+    assert results["machine"]["cores"] >= 1
+    assert results["machine"]["packages"]["Django"]
+    assert results["vendors"][VENDOR]["server_version"]
+
+
+def test_store_level_covers_every_engine_size_and_operation(measured):
+    cases = {(r["engine"], r["size"], r["op"]) for r in measured["store"]}
+    assert cases == {(e, s, o) for e in ENGINES for s in ("small", "large") for o in OPERATIONS}
+    for row in measured["store"]:
+        rate = row["ops_per_s"]
+        assert len(rate["runs"]) == PROFILE.repeats
+        assert 0 < rate["p25"] <= rate["median"] <= rate["p75"]
+        assert row["sql"]["statements"] == len(row["sql"]["sql"]) - row["sql"]["transaction"]
+
+
+def test_sql_samples_never_hold_session_keys(measured):
+    for row in measured["store"]:
+        for sql in row["sql"]["sql"]:
+            assert "'" not in sql
+
+
+def test_read_only_request_costs_one_query(measured):
+    reads = [r for r in measured["request_sql"] if r["engine"] == OURS and r["page"] == "read"]
+    assert [(r["statements"], r["transaction"]) for r in reads] == [(1, 0), (1, 0)]
+
+
+def test_request_level_ran_every_case_without_errors(measured):
+    cases = {(r["engine"], r["size"], r["page"]) for r in measured["requests"]}
+    assert cases == {
+        (e, s, p) for e in ENGINES for s in ("small", "large") for p in ("read", "write")
+    }
+    for row in measured["requests"]:
+        assert row["requests"] > 0
+        assert row["errors"] == 0
+        assert set(row["latency_ms"]) == {"p50", "p95", "p99"}
+
+
+def test_concurrency_reports_every_engine_and_ours_loses_nothing(measured):
+    rows = {r["engine"]: r for r in measured["concurrency"]}
+    assert set(rows) == set(ENGINES)
+    writes = PROFILE.threads * PROFILE.writes_per_thread
+    for row in rows.values():
+        assert row["distinct_keys"]["writes"] == row["same_key"]["writes"] == writes
+    assert rows[OURS]["distinct_keys"]["lost_updates"] == 0
+    assert rows[OURS]["same_key"]["errors"] == 0
+
+
+def test_storage_is_measured_on_server_databases(measured):
+    engines = {r["engine"]: r for r in measured["storage"]}
+    if VENDOR == "sqlite":
+        assert engines == {}
+    else:
+        assert set(engines) == {"dbsessions", "django_db"}
+        assert all(r["bytes_per_session"] > 0 for r in engines.values())
+
+
+def test_targets_are_evaluated(results):
+    targets = {t["target"]: t for t in results["targets"]}
+    assert "one-key save, large" in targets
+    assert "lost updates" in targets
+    assert all(isinstance(t["met"], bool) for t in targets.values())
+
+
+def test_markdown_report_has_the_tables(output, results):
+    text = (output / "README.md").read_text()
+    for heading in ("## Targets", "## Store level", "## Requests", "## Concurrent saves"):
+        assert heading in text
+    assert text.count("| load + change one key + save |") == 2
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None, reason="matplotlib (bench extra) missing"
+)
+def test_charts_are_png_files(output):
+    names = {p.name for p in output.glob("*.png")}
+    assert {f"store-{VENDOR}.png", f"requests-{VENDOR}.png"} <= names
+    for name in names:
+        assert (output / name).read_bytes().startswith(PNG_SIGNATURE)
+        assert f"]({name})" in (output / "README.md").read_text()
