@@ -1,56 +1,157 @@
-"""Delete expired sessions in small batches, each its own short transaction.
+"""Delete expired sessions in batches, each its own short transaction.
 
-Each batch locks the expired rows it picks (skipping rows a request holds, where the vendor
-can), deletes their attributes, then deletes the rows that are still expired. A request that
-extends a session either commits first, and the session is no longer picked, or waits for
-the batch and then finds the session gone, as Django reports a session deleted mid-request.
+A batch locks the expired rows it picks, skipping rows a request holds (SKIP LOCKED on
+PostgreSQL, MySQL 8 / MariaDB 10.6+, Oracle and SQL Server), deletes their attributes, then
+those sessions. A request that extends a session either commits first, and
+the session is no longer expired when picked, or holds the row and is skipped, or arrives
+after the batch locked it and then finds it gone, as Django reports a session deleted
+mid-request. Nothing ever deletes a session whose expiry lies in the future.
+
+``SessionStore.clear_expired()`` (and so Django's ``clearsessions``) and ``purge_sessions``
+both call ``purge_expired``.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, transaction
 from django.utils import timezone
 
+from dbsessions import purge_sql
 from dbsessions.backends.sql import dialect_for
+from dbsessions.signals import sessions_purged
 
-DEFAULT_BATCH_SIZE = 500
+#: Kept for callers that name it; the real default depends on the vendor.
+DEFAULT_BATCH_SIZE = purge_sql.DEFAULT_BATCH_SIZE
 
 
 @dataclass
 class PurgeResult:
     sessions: int = 0
     attributes: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    #: True when ``max_seconds`` ran out before every expired session was purged.
+    stopped_early: bool = False
     #: Expired rows a batch picked; fewer may be deleted if a request extended one.
     picked: int = 0
 
+    def add(self, other: "PurgeResult") -> None:
+        self.sessions += other.sessions
+        self.attributes += other.attributes
+        self.batches += other.batches
+        self.picked += other.picked
 
-def purge_batch(using: str, app_name: str, batch_size: int = DEFAULT_BATCH_SIZE) -> PurgeResult:
+
+def purge_batch(
+    using: str, app_name: str, batch_size: int | None = None, now: object = None
+) -> PurgeResult:
     """Delete up to ``batch_size`` expired sessions of ``app_name`` in one transaction."""
     connection = connections[using]
     dialect = dialect_for(connection)
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    result = PurgeResult()
+    limit = batch_size or purge_sql.default_batch_size(connection)
+    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    result = PurgeResult(batches=1)
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute(dialect.expired_ids_sql(batch_size, skip_locked), [app_name, now])
+        if connection.vendor == "postgresql":
+            cursor.execute(purge_sql.postgresql_batch_sql(dialect, limit), [app_name, now])
+            result.sessions, result.attributes = cursor.fetchone()
+            result.picked = result.sessions
+            return result
+        skip_locked = connection.features.has_select_for_update_skip_locked
+        cursor.execute(dialect.expired_ids_sql(limit, skip_locked), [app_name, now])
         ids = [row[0] for row in cursor.fetchall()]
         result.picked = len(ids)
         if ids:
-            cursor.execute(dialect.delete_attributes_of_sessions_sql(len(ids)), ids)
-            result.attributes = cursor.rowcount
-            cursor.execute(dialect.delete_expired_sessions_sql(len(ids)), [*ids, now])
-            result.sessions = cursor.rowcount
+            result.sessions, result.attributes = _delete_batch(connection, cursor, dialect, ids)
     return result
 
 
+def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) -> tuple[int, int]:
+    """Delete the attributes of sessions ``ids``, then the sessions; return both counts."""
+    if connection.vendor != "mysql":
+        cursor.execute(purge_sql.delete_attributes_sql(dialect, ids))
+        attributes = cursor.rowcount
+        cursor.execute(purge_sql.delete_sessions_sql(dialect, ids))
+        return cursor.rowcount, attributes
+    cursor.execute(purge_sql.attribute_ids_sql(dialect, ids))
+    attribute_ids = [row[0] for row in cursor.fetchall()]
+    attributes = 0
+    if attribute_ids:
+        cursor.execute(
+            purge_sql.mysql_delete_by_id_sql(dialect.a), [purge_sql.id_json(attribute_ids)]
+        )
+        attributes = cursor.rowcount
+    cursor.execute(purge_sql.mysql_delete_by_id_sql(dialect.s), [purge_sql.id_json(ids)])
+    return cursor.rowcount, attributes
+
+
 def purge_expired(
-    using: str, app_name: str, batch_size: int = DEFAULT_BATCH_SIZE
+    using: str,
+    app_name: str | None,
+    batch_size: int | None = None,
+    *,
+    max_seconds: float | None = None,
+    sleep: float = 0.0,
+    on_batch: Callable[[PurgeResult], None] | None = None,
 ) -> PurgeResult:
-    """Purge batch after batch until no expired session of ``app_name`` is left."""
+    """Purge batch after batch until no expired session is left (or time runs out).
+
+    ``app_name=None`` purges every application sharing the tables. ``on_batch`` receives the
+    running total after each batch. Sends ``sessions_purged`` with the counts when done.
+    """
+    started = time.monotonic()
+    deadline = None if max_seconds is None else started + max_seconds
     total = PurgeResult()
-    while True:
-        batch = purge_batch(using, app_name, batch_size)
-        total.sessions += batch.sessions
-        total.attributes += batch.attributes
-        if batch.picked == 0:
-            return total
+    # Sessions that expire while the purge runs are left for the next run, so it ends.
+    now = timezone.now()
+    for app in [app_name] if app_name is not None else app_names(using):
+        while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                total.stopped_early = True
+                break
+            batch = purge_batch(using, app, batch_size, now)
+            total.add(batch)
+            if on_batch is not None:
+                on_batch(total)
+            if batch.picked == 0:
+                break
+            if sleep:
+                time.sleep(sleep)
+        if total.stopped_early:
+            break
+    total.seconds = time.monotonic() - started
+    sessions_purged.send(
+        sender=PurgeResult,
+        using=using,
+        app_name=app_name,
+        sessions=total.sessions,
+        attributes=total.attributes,
+        seconds=total.seconds,
+        complete=not total.stopped_early,
+    )
+    return total
+
+
+def app_names(using: str) -> list[str]:
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(purge_sql.app_names_sql(dialect_for(connection)))
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def count_expired(using: str, app_name: str | None) -> tuple[int, int]:
+    """(sessions, attributes) that a purge would delete now."""
+    connection = connections[using]
+    dialect = dialect_for(connection)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sessions = attributes = 0
+    with connection.cursor() as cursor:
+        for app in [app_name] if app_name is not None else app_names(using):
+            cursor.execute(purge_sql.count_expired_sql(dialect), [app, now, app, now])
+            found, attrs = cursor.fetchone()
+            sessions += found
+            attributes += attrs
+    return sessions, attributes

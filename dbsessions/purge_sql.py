@@ -1,0 +1,138 @@
+"""The SQL of one purge batch, per vendor, and the cross-machine purge lock.
+
+A batch takes expired sessions only while it can lock them (``SKIP LOCKED`` where the vendor
+has it, so a request that is extending one of them is never waited for nor harmed), deletes
+their attributes and then the sessions that are still expired. The ids travel as integer
+literals: they come from the database itself, and no vendor's parameter limit applies.
+"""
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from dbsessions.backends.sql import Dialect
+
+#: Sessions per batch: small enough that one batch holds SQLite's single write lock for well
+#: under 100 ms, large enough to amortise the round trips elsewhere. Oracle allows at most
+#: 1,000 items in an IN list.
+BATCH_SIZES = {"postgresql": 5000, "mysql": 2000, "sqlite": 1000, "oracle": 1000}
+DEFAULT_BATCH_SIZE = 1000
+
+LOCK_NAME = "dbsessions_purge"
+# An arbitrary 63-bit key for pg_try_advisory_lock, fixed so every machine agrees on it.
+PG_LOCK_KEY = 0x6462736573735F70
+
+
+def default_batch_size(connection: BaseDatabaseWrapper) -> int:
+    return BATCH_SIZES.get(connection.vendor, DEFAULT_BATCH_SIZE)
+
+
+def id_list(ids: Sequence[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids)
+
+
+def id_json(ids: Sequence[int]) -> str:
+    return json.dumps([int(i) for i in ids])
+
+
+def attribute_ids_sql(dialect: Dialect, ids: Sequence[int]) -> str:
+    q = dialect.q
+    return f"SELECT {q('id')} FROM {dialect.a} WHERE {q('session_id')} IN ({id_list(ids)})"
+
+
+def delete_attributes_sql(dialect: Dialect, ids: Sequence[int]) -> str:
+    return f"DELETE FROM {dialect.a} WHERE {dialect.q('session_id')} IN ({id_list(ids)})"
+
+
+def delete_sessions_sql(dialect: Dialect, ids: Sequence[int]) -> str:
+    """By primary key only: the batch holds these rows' locks (on SQLite, the database's write
+    lock), so they are still expired."""
+    return f"DELETE FROM {dialect.s} WHERE {dialect.q('id')} IN ({id_list(ids)})"
+
+
+def mysql_delete_by_id_sql(table: str) -> str:
+    """InnoDB deletes by primary-key lookups, never by scan; ``%s`` is a JSON array of ids.
+
+    Left to itself the optimizer may scan a small table (or one whose rows are mostly in the
+    batch) and wait on a row a concurrent request holds, or range-scan the (session_id, name)
+    index one record past the batch into a request's fresh insert while that request waits on
+    the purge's foreign-key check: a stall or a deadlock. Joining from a JSON_TABLE of the ids
+    (MySQL 8, MariaDB 10.6) with STRAIGHT_JOIN makes every row an ``eq_ref`` lookup.
+    """
+    return (
+        "DELETE t FROM JSON_TABLE(%s, '$[*]' COLUMNS (`id` BIGINT PATH '$')) AS d "
+        f"STRAIGHT_JOIN {table} AS t ON t.`id` = d.`id`"
+    )
+
+
+def postgresql_batch_sql(dialect: Dialect, limit: int) -> str:
+    """The whole batch in one statement; returns (sessions, attributes) deleted.
+
+    The foreign key is checked at commit (Django makes it DEFERRABLE INITIALLY DEFERRED),
+    so sessions and attributes can go in the same statement.
+    """
+    q = dialect.q
+    return (
+        f"WITH doomed AS (SELECT {q('id')} FROM {dialect.s} "
+        f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
+        f"ORDER BY {q('expires_at')} LIMIT {int(limit)} FOR UPDATE SKIP LOCKED), "
+        f"gone AS (DELETE FROM {dialect.s} WHERE {q('id')} IN (SELECT {q('id')} FROM doomed) "
+        f"RETURNING {q('id')}), "
+        f"attrs AS (DELETE FROM {dialect.a} WHERE {q('session_id')} IN "
+        f"(SELECT {q('id')} FROM gone) RETURNING 1) "
+        "SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM attrs)"
+    )
+
+
+def count_expired_sql(dialect: Dialect) -> str:
+    """Expired sessions of one app and their attributes; the second count uses the
+    (session_id, name) index."""
+    q = dialect.q
+    expired = (
+        f"SELECT {q('id')} FROM {dialect.s} "
+        f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s"
+    )
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {dialect.s} WHERE {q('app_name')} = %s "
+        f"AND {q('expires_at')} < %s), (SELECT COUNT(*) FROM {dialect.a} "
+        f"WHERE {q('session_id')} IN ({expired}))"
+    )
+
+
+def app_names_sql(dialect: Dialect) -> str:
+    return f"SELECT DISTINCT {dialect.q('app_name')} FROM {dialect.s}"
+
+
+@contextmanager
+def purge_lock(connection: BaseDatabaseWrapper) -> Iterator[bool]:
+    """Yield whether this process may purge the database: False while another holds the lock.
+
+    PostgreSQL's advisory locks and MySQL's GET_LOCK belong to the session, outlive each
+    batch's transaction and vanish if the process dies. SQLite serialises writers by itself;
+    other vendors purge without a lock (two purges then share the work, harmlessly).
+    """
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [PG_LOCK_KEY])
+            release = ("SELECT pg_advisory_unlock(%s)", [PG_LOCK_KEY])
+        elif vendor == "mysql":
+            # GET_LOCK names are server-wide: include the database so two databases of one
+            # server can be purged at the same time.
+            name = f"{LOCK_NAME}:{connection.settings_dict['NAME']}"[:64]
+            cursor.execute("SELECT GET_LOCK(%s, 0)", [name])
+            release = ("SELECT RELEASE_LOCK(%s)", [name])
+        else:
+            yield True
+            return
+        acquired = bool(cursor.fetchone()[0])
+    if not acquired:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(*release)
