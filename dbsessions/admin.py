@@ -95,11 +95,15 @@ class OwnerFilter(admin.SimpleListFilter):
 class SessionChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        # Evaluates the page once; the template then iterates the same cached rows.
-        page = list(self.result_list)
+        # The page's ids first, then its rows with their attribute figures: a deep page
+        # (a large OFFSET) then skips rows without computing their figures.
+        ids = list(self.result_list.values_list("pk", flat=True))
+        rows = self.model_admin.get_queryset(request).in_bulk(ids)
+        page = [rows[pk] for pk in ids if pk in rows]
         owners = owners_by_principal({s.principal for s in page if s.principal})
         for session in page:
             session.owner = owners.get(session.principal or "")
+        self.result_list = page
 
 
 @admin.register(Session)
