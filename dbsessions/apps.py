@@ -7,5 +7,7 @@ class DbSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dbsessions import checks  # noqa: F401  (registers the system checks)
-        from dbsessions import api  # noqa: F401  (connects the password-change receiver)
+        from dbsessions import (
+            api,  # noqa: F401  (connects the password-change receiver)
+            checks,  # noqa: F401  (registers the system checks)
+        )

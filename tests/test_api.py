@@ -164,8 +164,12 @@ def boss(django_user_model):
     return django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
 
 
-@override_settings(DBSESSIONS={**getattr(settings, "DBSESSIONS", {}),
-                               "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": True})
+@override_settings(
+    DBSESSIONS={
+        **getattr(settings, "DBSESSIONS", {}),
+        "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": True,
+    }
+)
 def test_password_change_ends_the_other_sessions_when_enabled(boss):
     here, elsewhere = logged_in_client(boss), logged_in_client(boss)
     elsewhere_key = elsewhere.cookies[settings.SESSION_COOKIE_NAME].value
@@ -194,8 +198,10 @@ def test_other_saves_of_the_user_end_nothing(alice):
     login_store(alice)
     alice.first_name = "Alice"
     with override_settings(
-        DBSESSIONS={**getattr(settings, "DBSESSIONS", {}),
-                    "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": True}
+        DBSESSIONS={
+            **getattr(settings, "DBSESSIONS", {}),
+            "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": True,
+        }
     ):
         alice.save()
 
