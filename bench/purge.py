@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="1,000,000 expired sessions")
     parser.add_argument("--vendors", default=",".join(VENDORS), help="comma-separated")
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
+    parser.add_argument("--batch-size", type=int, help="purge_sessions --batch-size")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--vendor", help=argparse.SUPPRESS)  # the per-database child process
     args = parser.parse_args(argv)
     expired = MODES["full" if args.full else "smoke" if args.smoke else "quick"]
     if args.vendor:
-        print(json.dumps(run_vendor(args.vendor, expired)))
+        print(json.dumps(run_vendor(args.vendor, expired, args.batch_size)))
         return 0
     results = {}
     for vendor in args.vendors.split(","):
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         command = [sys.executable, "-m", "bench.purge", "--vendor", vendor]
         command += ["--full"] if args.full else ["--smoke"] if args.smoke else []
+        command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{vendor}: failed\n{done.stderr}", file=sys.stderr)
@@ -74,7 +76,7 @@ def format_row(vendor: str, r: dict) -> str:
 # The child process: one database --------------------------------------------------------
 
 
-def run_vendor(vendor: str, expired: int) -> dict:
+def run_vendor(vendor: str, expired: int, batch_size: int | None = None) -> dict:
     import django
 
     django.setup()
@@ -86,12 +88,13 @@ def run_vendor(vendor: str, expired: int) -> dict:
         fill_dbsessions(expired, live)
         fill_django(expired, live)
         analyze(vendor)
-        ours = measure(purge_ours, our_writer())
+        ours = measure(lambda: purge_ours(batch_size), our_writer())
         django_result = measure(purge_django, django_writer())
         return {
             "server": dbsetup.server_version(vendor),
             "expired": expired,
             "live": live,
+            "batch_size": batch_size,
             "purge_sessions": ours,
             "clearsessions": django_result,
         }
@@ -192,10 +195,10 @@ def analyze(vendor: str) -> None:
                 cursor.execute(f'ANALYZE "{table}"')
 
 
-def purge_ours() -> tuple[int, int]:
+def purge_ours(batch_size: int | None = None) -> tuple[int, int]:
     from dbsessions.purge import purge_expired
 
-    result = purge_expired("default", "default")
+    result = purge_expired("default", "default", batch_size)
     return result.sessions, result.attributes
 
 
