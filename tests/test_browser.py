@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
@@ -55,6 +56,9 @@ def browser(monkeypatch) -> Iterator:
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs, asgiref gives the ORM context-local connections
+            # of their own; close them here, or they keep the test database in use.
+            connections.close_all()
 
 
 @pytest.fixture
