@@ -142,8 +142,14 @@ def fill_dbsessions(expired: int, live: int) -> None:
     for start in range(0, len(flags), 50_000):
         part = range(start, min(start + 50_000, len(flags)))
         sessions = [
-            (i + 1, hash_key(f"bench-{i}"), "default", created, created,
-             future if flags[i] else past)
+            (
+                i + 1,
+                hash_key(f"bench-{i}"),
+                "default",
+                created,
+                created,
+                future if flags[i] else past,
+            )
             for i in part
         ]
         _insert_rows(

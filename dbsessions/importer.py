@@ -8,7 +8,8 @@ present are left alone, so running the import twice is harmless.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -140,7 +141,8 @@ def _store(
             Session(
                 key_hash=key_hash,
                 app_name=app_name,
-                principal=None if data.get(AUTH_USER_ID_KEY) is None
+                principal=None
+                if data.get(AUTH_USER_ID_KEY) is None
                 else str(data[AUTH_USER_ID_KEY]),
                 created_at=now,
                 last_access=now,

@@ -12,8 +12,8 @@ both call ``purge_expired``.
 """
 
 import time
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +59,7 @@ def purge_batch(
     # batch deletes them itself under the database's write lock. (Outside a transaction only;
     # inside one the checks stay on, which is merely slower.)
     checks_off = (
-        connection.constraint_checks_disabled()
-        if connection.vendor == "sqlite"
-        else nullcontext()
+        connection.constraint_checks_disabled() if connection.vendor == "sqlite" else nullcontext()
     )
     with checks_off, transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":

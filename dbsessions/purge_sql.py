@@ -99,8 +99,7 @@ def count_expired_sql(dialect: Dialect) -> str:
     (session_id, name) index."""
     q = dialect.q
     expired = (
-        f"SELECT {q('id')} FROM {dialect.s} "
-        f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s"
+        f"SELECT {q('id')} FROM {dialect.s} WHERE {q('app_name')} = %s AND {q('expires_at')} < %s"
     )
     return (
         f"SELECT (SELECT COUNT(*) FROM {dialect.s} WHERE {q('app_name')} = %s "

@@ -72,8 +72,9 @@ def test_imports_live_sessions_with_same_keys_data_and_expiry(django_sessions):
         expire_date=timezone.now() - timedelta(minutes=1)
     )
     DjangoSession.objects.create(
-        session_key="f" * 32, session_data="not-signed:at-all", expire_date=timezone.now()
-        + timedelta(days=1)
+        session_key="f" * 32,
+        session_data="not-signed:at-all",
+        expire_date=timezone.now() + timedelta(days=1),
     )
     output = run()
     assert output.splitlines()[-1] == (

@@ -112,8 +112,7 @@ def test_install_matches_migrate_and_leaves_migrate_nothing_to_do(sessions_conne
     targets = executor.loader.graph.leaf_nodes("dbsessions")
     assert executor.migration_plan(targets) == []
     assert run() == (
-        f"The session tables are already installed on database "
-        f"{sessions_connection.alias!r}.\n"
+        f"The session tables are already installed on database {sessions_connection.alias!r}.\n"
     )
     exercise_engine()
 
@@ -144,9 +143,7 @@ def test_check_names_missing_tables_and_columns(sessions_connection, migrated):
     assert "is as expected" in run("--check")
     with sessions_connection.cursor() as cursor:
         cursor.execute(
-            sessions_connection.ops.quote_name("dbsessions_attribute").join(
-                ["DROP TABLE ", ""]
-            )
+            sessions_connection.ops.quote_name("dbsessions_attribute").join(["DROP TABLE ", ""])
         )
     with pytest.raises(CommandError, match="Table dbsessions_attribute is missing."):
         run("--check")
@@ -163,8 +160,6 @@ def test_check_names_a_changed_column(sessions_connection, migrated):
     try:
         with pytest.raises(CommandError) as failure:
             run("--check")
-        assert "Column dbsessions_session.legacy is not part of the schema." in str(
-            failure.value
-        )
+        assert "Column dbsessions_session.legacy is not part of the schema." in str(failure.value)
     finally:
         drop_tables(sessions_connection)

@@ -27,8 +27,9 @@ server_databases = [
 ]
 
 
-def make_sessions(count: int, *, expired: bool, app_name: str = "default", attrs: int = 5,
-                  prefix: str = "s") -> list[int]:
+def make_sessions(
+    count: int, *, expired: bool, app_name: str = "default", attrs: int = 5, prefix: str = "s"
+) -> list[int]:
     now = timezone.now()
     expires = now - timedelta(hours=1) if expired else now + timedelta(hours=1)
     rows = Session.objects.bulk_create(

@@ -34,7 +34,9 @@ class Expected:
     references: tuple[str, str] | None = None
 
     def __str__(self) -> str:
-        target = f" referencing {self.references[0]} ({self.references[1]})" if self.references else ""
+        target = (
+            f" referencing {self.references[0]} ({self.references[1]})" if self.references else ""
+        )
         return f"{self.kind} on {self.table} ({', '.join(self.columns)}){target}"
 
 
@@ -95,9 +97,7 @@ def _column_differences(
 def _expected_type(field: Field) -> str:
     if field.is_relation:
         target = field.target_field.get_internal_type()
-        return {"BigAutoField": "BigIntegerField", "AutoField": "IntegerField"}.get(
-            target, target
-        )
+        return {"BigAutoField": "BigIntegerField", "AutoField": "IntegerField"}.get(target, target)
     return field.get_internal_type()
 
 

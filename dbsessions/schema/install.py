@@ -39,7 +39,9 @@ def existing_tables(connection: BaseDatabaseWrapper) -> list[str]:
     return [name for name in table_names() if introspection.identifier_converter(name) in live]
 
 
-def install_schema(connection: BaseDatabaseWrapper, *, skip_indexes: bool = False) -> InstallResult:
+def install_schema(
+    connection: BaseDatabaseWrapper, *, skip_indexes: bool = False
+) -> InstallResult:
     """Create both tables (and their indexes unless skipped), then record the migrations.
 
     Where DDL is transactional (PostgreSQL, SQLite) a failure leaves nothing behind.
@@ -70,4 +72,3 @@ def record_migrations(connection: BaseDatabaseWrapper) -> list[str]:
             recorder.record_applied(APP_LABEL, name)
             recorded.append(name)
     return recorded
-

@@ -36,8 +36,13 @@ VENDORS: dict[str, Vendor] = {
 }
 
 #: Django's ``connection.vendor`` for each of our vendor names.
-DJANGO_VENDORS = {"postgresql": "postgresql", "mysql": "mysql", "oracle": "oracle",
-                  "mssql": "microsoft", "sqlite": "sqlite"}
+DJANGO_VENDORS = {
+    "postgresql": "postgresql",
+    "mysql": "mysql",
+    "oracle": "oracle",
+    "mssql": "microsoft",
+    "sqlite": "sqlite",
+}
 
 _MYSQL_SERVER = {
     "version": "8.0.36",

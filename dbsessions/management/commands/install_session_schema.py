@@ -89,8 +89,7 @@ class Command(BaseCommand):
         if problems:
             lines = "\n".join(f"  - {problem}" for problem in problems)
             raise CommandError(
-                f"The session schema on database {alias!r} differs from the expected one:\n"
-                f"{lines}"
+                f"The session schema on database {alias!r} differs from the expected one:\n{lines}"
             )
         self.stdout.write(
             self.style.SUCCESS(f"The session schema on database {alias!r} is as expected.")
