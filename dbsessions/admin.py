@@ -248,8 +248,10 @@ class SessionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict:
+        # Django 6.1 passes where the actions are shown; 5.2 knows no such argument.
+        kwargs = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **kwargs)
         # Replaced by end_selected_sessions, which locks rows as the engine does.
         actions.pop("delete_selected", None)
         return actions
