@@ -48,13 +48,17 @@ def test_logged_in_read_only_request_is_one_query_on_the_sessions_database(
     assert len(context.captured_queries) == 1
 
 
-def test_changing_request_writes_in_one_transaction(client, sessions_connection):
+def test_changing_request_is_a_load_and_one_write(client, sessions_connection):
     client.get(reverse("home"))
     with CaptureQueriesContext(sessions_connection) as context:
         client.get(reverse("home"))
     verbs = [q["sql"].split()[0].upper() for q in context.captured_queries]
-    real = [v for v in verbs if v not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
-    assert real == ["SELECT", "UPDATE", "INSERT"]
+    if sessions_connection.vendor == "postgresql":
+        assert verbs == ["SELECT", "WITH"]  # a single statement needs no transaction
+    else:
+        # Inside the test's own transaction the atomic block is a savepoint.
+        assert verbs[0] == "SELECT" and verbs[2:4] == ["UPDATE", "INSERT"], verbs
+        assert (verbs[1], verbs[4]) in (("BEGIN", "COMMIT"), ("SAVEPOINT", "RELEASE")), verbs
 
 
 def test_untouched_session_sets_no_cookie(client):

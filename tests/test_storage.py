@@ -69,9 +69,12 @@ def test_one_key_change_writes_only_that_attribute(sessions_connection):
     with CaptureQueriesContext(sessions_connection) as context:
         session.save()
     sql = statements(context)
-    assert len(sql) == 2, sql
-    assert sql[0].startswith("UPDATE")
-    assert "'b'" in sql[1] and "'a'" not in sql[1] and "'c'" not in sql[1]
+    if sessions_connection.vendor == "postgresql":
+        # The row update feeds the upsert in one statement (WITH ... UPDATE ... INSERT).
+        assert len(sql) == 1 and sql[0].startswith("WITH"), sql
+    else:
+        assert len(sql) == 2 and sql[0].startswith("UPDATE"), sql
+    assert "'b'" in sql[-1] and "'a'" not in sql[-1] and "'c'" not in sql[-1]
     assert SessionStore(key).load() == {"a": 1, "b": "changed", "c": [3]}
 
 
@@ -111,7 +114,7 @@ def test_write_contents_all_rewrites_every_attribute(sessions_connection):
     session["b"] = 20
     with CaptureQueriesContext(sessions_connection) as context:
         session.save()
-    upsert = statements(context)[1]
+    upsert = statements(context)[-1]
     assert all(f"'{name}'" in upsert for name in "abc")
     assert SessionStore(key).load() == {"a": 1, "b": 20, "c": 3}
 

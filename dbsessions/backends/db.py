@@ -5,7 +5,6 @@ saving updates the session row, then writes only the attributes whose serialized
 since they were read, all in one transaction on the sessions database.
 """
 
-import logging
 from contextlib import nullcontext
 from typing import Any
 
@@ -22,11 +21,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from dbsessions.backends.lazy import Pending, SessionData
 from dbsessions.backends.sql import Dialect, chunks, dialect_for, upsert_batches
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key, is_plausible_key
-
-logger = logging.getLogger("dbsessions")
 
 MAX_NAME_LENGTH = 200
 
@@ -37,6 +35,7 @@ class SessionStore(SessionBase):
         self._row_id: int | None = None
         # name -> serialized value as the database holds it; None when not known.
         self._stored: dict[str, bytes | None] | None = None
+        self._hashed: tuple[str, str] | None = None
 
     # Keys -------------------------------------------------------------------------
 
@@ -62,19 +61,23 @@ class SessionStore(SessionBase):
         return connection, dialect_for(connection)
 
     def _key_params(self, session_key: str) -> list[str]:
-        return [hash_key(session_key), app_settings.APP_NAME]
+        if self._hashed is None or self._hashed[0] != session_key:
+            self._hashed = (session_key, hash_key(session_key))
+        return [self._hashed[1], app_settings.APP_NAME]
 
     def _encode(self, data: dict[str, Any]) -> dict[str, bytes]:
-        serializer = self.serializer()
+        """Serialize every value; values never decoded keep the bytes they were loaded as."""
+        dumps = self.serializer().dumps
+        pairs = data.raw_items() if isinstance(data, SessionData) else data.items()
         encoded = {}
-        for name, value in data.items():
+        for name, value in pairs:
             name = str(name)
             if len(name) > MAX_NAME_LENGTH:
                 raise ValueError(
                     f"Session attribute names are limited to {MAX_NAME_LENGTH} characters; "
                     f"{name[:40]!r}... has {len(name)}."
                 )
-            encoded[name] = serializer.dumps(value)
+            encoded[name] = value.raw if isinstance(value, Pending) else dumps(value)
         return encoded
 
     # Reads ------------------------------------------------------------------------
@@ -92,27 +95,12 @@ class SessionStore(SessionBase):
             self._stored = {}
             return {}
         self._row_id = rows[0][0]
-        serializer = self.serializer()
-        stored: dict[str, bytes | None] = {}
-        data = {}
-        for _, name, value in rows:
-            if name is None:  # the LEFT JOIN row of a session without attributes
-                continue
-            raw = _as_bytes(value)
-            stored[name] = raw
-            try:
-                data[name] = serializer.loads(raw)
-            except Exception as exc:
-                # Kept in ``stored`` but not in ``data``: the next save deletes the row.
-                logger.warning(
-                    "Dropped attribute %r of session %s: its stored value cannot be "
-                    "decoded (%s).",
-                    name,
-                    self._row_id,
-                    type(exc).__name__,
-                )
-        self._stored = stored
-        return data
+        # A session without attributes comes back as one LEFT JOIN row with a NULL name.
+        stored = {name: _as_bytes(value) for _, name, value in rows if name is not None}
+        self._stored = dict(stored)
+        # An undecodable value is dropped from the data but stays in ``_stored``, so the
+        # next save deletes its row.
+        return SessionData(stored, self.serializer().loads, label=self._row_id)
 
     def exists(self, session_key: str) -> bool:
         if not self._validate_session_key(session_key):
@@ -143,25 +131,25 @@ class SessionStore(SessionBase):
         expires_at = self.get_expiry_date(modification=now)
         principal = data.get(AUTH_USER_ID_KEY)
         principal = None if principal is None else str(principal)
-        connection, dialect = self._connection()
-        try:
-            with transaction.atomic(using=self._using), connection.cursor() as cursor:
-                if must_create:
-                    row_id = self._insert_row(now, expires_at, principal)
-                    stored: dict[str, bytes | None] = {}
-                else:
-                    row_id, stored = self._touch_row(cursor, dialect, now, expires_at, principal)
-                self._write_attributes(cursor, dialect, row_id, stored, encoded)
-        except IntegrityError:
-            if must_create:
-                raise CreateError
-            raise
-        self._row_id = row_id
+        if must_create:
+            self._insert_session(now, expires_at, principal, encoded)
+        else:
+            ops = connections[self._using].ops
+            touch_params = [
+                ops.adapt_datetimefield_value(now),
+                ops.adapt_datetimefield_value(expires_at),
+                principal,
+                *self._key_params(self.session_key),
+            ]
+            self._update_session(touch_params, encoded)
         self._stored = dict(encoded)
 
-    def _insert_row(self, now: Any, expires_at: Any, principal: str | None) -> int:
+    def _insert_session(
+        self, now: Any, expires_at: Any, principal: str | None, encoded: dict[str, bytes]
+    ) -> None:
         from dbsessions.models import Session
 
+        connection, dialect = self._connection()
         row = Session(
             key_hash=hash_key(self.session_key),
             app_name=app_settings.APP_NAME,
@@ -170,61 +158,99 @@ class SessionStore(SessionBase):
             last_access=now,
             expires_at=expires_at,
         )
-        row.save(force_insert=True, using=self._using)
-        return row.pk
+        try:
+            with transaction.atomic(using=self._using), connection.cursor() as cursor:
+                row.save(force_insert=True, using=self._using)
+                if encoded:
+                    self._upsert(cursor, dialect, row.pk, list(encoded.items()))
+        except IntegrityError:
+            raise CreateError
+        self._row_id = row.pk
 
-    def _touch_row(
-        self, cursor: Any, dialect: Dialect, now: Any, expires_at: Any, principal: str | None
-    ) -> tuple[int, dict[str, bytes | None]]:
-        """Refresh the session row (taking its lock); UpdateError if it is gone."""
-        ops = connections[self._using].ops
-        cursor.execute(
-            dialect.touch_session_sql,
-            [
-                ops.adapt_datetimefield_value(now),
-                ops.adapt_datetimefield_value(expires_at),
-                principal,
-                *self._key_params(self.session_key),
-            ],
-        )
-        if cursor.rowcount == 0:
-            raise UpdateError
-        row_id = self._row_id
-        if row_id is None:
+    def _update_session(self, touch_params: list, encoded: dict[str, bytes]) -> None:
+        """Refresh the session row, then write what changed; UpdateError if it is gone.
+
+        The UPDATE comes first so that it takes the row lock that queues concurrent writers
+        of the same session. A save that is one statement runs without a transaction.
+        """
+        connection, dialect = self._connection()
+        if self._stored is None or self._row_id is None:
+            self._update_unknown_session(touch_params, encoded)
+            return
+        changed, removed = self._changes(self._stored, encoded)
+        if not removed:
+            batches = list(upsert_batches(changed, dialect.upsert_batch))
+            if not batches:
+                with connection.cursor() as cursor:
+                    self._touch(cursor, dialect, touch_params)
+                return
+            if len(batches) == 1 and dialect.has_touch_and_upsert:
+                prepared = self._prepared(batches[0])
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        dialect.touch_and_upsert_sql(len(prepared)),
+                        touch_params + dialect.values_params(prepared),
+                    )
+                    if cursor.rowcount == 0:
+                        raise UpdateError
+                return
+        with transaction.atomic(using=self._using), connection.cursor() as cursor:
+            self._touch(cursor, dialect, touch_params)
+            self._write(cursor, dialect, self._row_id, changed, removed)
+
+    def _update_unknown_session(self, touch_params: list, encoded: dict[str, bytes]) -> None:
+        """Save a session that was never loaded (e.g. ``clear()`` before ``save()``)."""
+        connection, dialect = self._connection()
+        with transaction.atomic(using=self._using), connection.cursor() as cursor:
+            self._touch(cursor, dialect, touch_params)
             cursor.execute(dialect.lock_session_sql, self._key_params(self.session_key))
             row_id = cursor.fetchone()[0]
-        stored = self._stored
-        if stored is None:
-            # Never loaded (e.g. clear() before save): every stored name is suspect.
+            # Every name the row holds is suspect: those not in the data are deleted.
             cursor.execute(dialect.attribute_names_sql, [row_id])
             stored = {name: None for (name,) in cursor.fetchall()}
-        return row_id, stored
+            self._write(cursor, dialect, row_id, *self._changes(stored, encoded))
+        self._row_id = row_id
 
-    def _write_attributes(
-        self,
-        cursor: Any,
-        dialect: Dialect,
-        row_id: int,
-        stored: dict[str, bytes | None],
-        encoded: dict[str, bytes],
-    ) -> None:
+    @staticmethod
+    def _touch(cursor: Any, dialect: Dialect, touch_params: list) -> None:
+        cursor.execute(dialect.touch_session_sql, touch_params)
+        if cursor.rowcount == 0:
+            raise UpdateError
+
+    @staticmethod
+    def _changes(
+        stored: dict[str, bytes | None], encoded: dict[str, bytes]
+    ) -> tuple[list[tuple[str, bytes]], list[str]]:
         if app_settings.WRITE_CONTENTS == "all":
             changed = list(encoded.items())
         else:
             changed = [(n, v) for n, v in encoded.items() if stored.get(n) != v]
         removed = [name for name in stored if name not in encoded]
+        return changed, removed
+
+    def _write(
+        self,
+        cursor: Any,
+        dialect: Dialect,
+        row_id: int,
+        changed: list[tuple[str, bytes]],
+        removed: list[str],
+    ) -> None:
         if changed:
             self._upsert(cursor, dialect, row_id, changed)
         for names in chunks(removed):
             cursor.execute(dialect.delete_attributes_sql(len(names)), [row_id, *names])
 
+    def _prepared(self, rows: list[tuple[str, bytes]]) -> list[tuple[str, Any]]:
+        connection = connections[self._using]
+        field = _value_field()
+        return [(name, field.get_db_prep_value(value, connection)) for name, value in rows]
+
     def _upsert(
         self, cursor: Any, dialect: Dialect, row_id: int, rows: list[tuple[str, bytes]]
     ) -> None:
-        connection = connections[self._using]
-        field = _value_field()
         for batch in upsert_batches(rows, dialect.upsert_batch):
-            prepared = [(n, field.get_db_prep_value(v, connection)) for n, v in batch]
+            prepared = self._prepared(batch)
             if dialect.has_upsert:
                 cursor.execute(
                     dialect.upsert_sql(len(prepared)), dialect.upsert_params(row_id, prepared)

@@ -11,7 +11,7 @@ lock; the upserts below only have to be correct, not race-free on their own.
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 # SQL Server allows 2,100 parameters per statement, Oracle 1,000 items in an IN list.
@@ -39,6 +39,8 @@ class Dialect:
     has_upsert = False
     #: Most attribute rows one upsert statement may carry.
     upsert_batch = MAX_ROWS_PER_STATEMENT
+    #: Whether ``touch_and_upsert_sql`` exists: a save of changed keys in one statement.
+    has_touch_and_upsert = False
 
     def q(self, name: str) -> str:
         return self.quote_name(name)
@@ -113,6 +115,7 @@ class Dialect:
     def delete_all_attributes_sql(self) -> str:
         return f"DELETE FROM {self.a} WHERE {self.q('session_id')} = %s"
 
+    @cache
     def delete_attributes_sql(self, count: int) -> str:
         q = self.q
         marks = ", ".join(["%s"] * count)
@@ -140,6 +143,12 @@ class Dialect:
         """One statement that inserts or overwrites ``count`` (session, name, value) rows."""
         raise NotImplementedError
 
+    def values_params(self, rows: Sequence[tuple[str, object]]) -> list:
+        params: list = []
+        for name, value in rows:
+            params.extend((name, value))
+        return params
+
     def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
         params: list = []
         for name, value in rows:
@@ -148,6 +157,7 @@ class Dialect:
 
     # Expired sessions ----------------------------------------------------------------
 
+    @cache
     def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
         """Lock and return up to ``limit`` expired session ids of one app."""
         q = self.q
@@ -158,10 +168,12 @@ class Dialect:
             f"ORDER BY {q('expires_at')} LIMIT {int(limit)}{suffix}"
         )
 
+    @cache
     def delete_attributes_of_sessions_sql(self, count: int) -> str:
         marks = ", ".join(["%s"] * count)
         return f"DELETE FROM {self.a} WHERE {self.q('session_id')} IN ({marks})"
 
+    @cache
     def delete_expired_sessions_sql(self, count: int) -> str:
         q = self.q
         marks = ", ".join(["%s"] * count)
@@ -173,6 +185,7 @@ class Dialect:
 class _OnConflictUpsert(Dialect):
     has_upsert = True
 
+    @cache
     def upsert_sql(self, count: int) -> str:
         q = self.q
         rows = ", ".join(["(%s, %s, %s)"] * count)
@@ -185,6 +198,24 @@ class _OnConflictUpsert(Dialect):
 
 class PostgreSQLDialect(_OnConflictUpsert):
     vendor = "postgresql"
+    has_touch_and_upsert = True
+
+    @cache
+    def touch_and_upsert_sql(self, count: int) -> str:
+        """The session row's UPDATE feeding the upsert: one round trip, no transaction.
+
+        When the session is gone the UPDATE returns no id, nothing is inserted, and a row
+        count of zero tells the engine to raise UpdateError.
+        """
+        q = self.q
+        rows = ", ".join(["(%s, %s)"] * count)
+        return (
+            f"WITH touched AS ({self.touch_session_sql} RETURNING {q('id')}) "
+            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"SELECT touched.{q('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
+            f"v (name, value) ON CONFLICT ({q('session_id')}, {q('name')}) "
+            f"DO UPDATE SET {q('value')} = excluded.{q('value')}"
+        )
 
 
 class SQLiteDialect(_OnConflictUpsert):
@@ -193,6 +224,7 @@ class SQLiteDialect(_OnConflictUpsert):
     vendor = "sqlite"
     lock_suffix = ""
 
+    @cache
     def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
         return super().expired_ids_sql(limit, skip_locked=False)
 
@@ -211,6 +243,7 @@ class MySQLDialect(Dialect):
     vendor = "mysql"
     has_upsert = True
 
+    @cache
     def upsert_sql(self, count: int) -> str:
         q = self.q
         rows = ", ".join(["(%s, %s, %s)"] * count)
@@ -253,6 +286,7 @@ class OracleDialect(Dialect):
         ((name, value),) = rows
         return [session_id, name, value, value]
 
+    @cache
     def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
         # Oracle refuses FETCH FIRST together with FOR UPDATE; ROWNUM is allowed.
         q = self.q
@@ -286,6 +320,7 @@ class SQLServerDialect(Dialect):
             f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
         )
 
+    @cache
     def upsert_sql(self, count: int) -> str:
         q = self.q
         rows = ", ".join(["(%s, %s, %s)"] * count)
@@ -298,6 +333,7 @@ class SQLServerDialect(Dialect):
             f"VALUES (src.{q('session_id')}, src.{q('name')}, src.{q('value')});"
         )
 
+    @cache
     def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
         q = self.q
         hints = "UPDLOCK, ROWLOCK, READPAST" if skip_locked else "UPDLOCK, ROWLOCK"

@@ -1,0 +1,130 @@
+"""Session data that decodes each attribute on first use.
+
+A request usually touches a few keys of a session. Decoding only those, and leaving the rest as
+the bytes the database returned, keeps the cost of a load and of a save from growing with the
+size of the session: an attribute that was never handed out cannot have changed, so the save
+neither decodes nor re-encodes it.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+logger = logging.getLogger("dbsessions")
+
+
+class Pending:
+    """An attribute value still in its serialized form."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+class SessionData(dict):
+    """A dict whose values are decoded from ``Pending`` on the way out.
+
+    Every method that hands out values decodes them first; ``__iter__`` is overridden so that
+    ``dict(data)`` and ``{**data}`` go through ``__getitem__`` instead of copying the raw slots.
+    A value that cannot be decoded is dropped with a warning, as if it had not been stored.
+    """
+
+    def __init__(self, raw_values: dict[str, bytes], loads: Callable[[bytes], Any], label: Any):
+        super().__init__((name, Pending(raw)) for name, raw in raw_values.items())
+        self._loads = loads
+        self._label = label
+
+    def _decoded(self, name: str, value: Any) -> Any:
+        if not isinstance(value, Pending):
+            return value
+        try:
+            decoded = self._loads(value.raw)
+        except Exception as exc:
+            logger.warning(
+                "Dropped attribute %r of session %s: its stored value cannot be decoded (%s).",
+                name,
+                self._label,
+                type(exc).__name__,
+            )
+            dict.__delitem__(self, name)
+            raise KeyError(name) from None
+        dict.__setitem__(self, name, decoded)
+        return decoded
+
+    def _decode_all(self) -> None:
+        for name, value in list(dict.items(self)):
+            try:
+                self._decoded(name, value)
+            except KeyError:
+                pass
+
+    def __getitem__(self, name: str) -> Any:
+        return self._decoded(name, dict.__getitem__(self, name))
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            dict.__setitem__(self, name, default)
+            return default
+
+    def pop(self, name: str, *default: Any) -> Any:
+        try:
+            value = self[name]
+        except KeyError:
+            if default:
+                return default[0]
+            raise
+        dict.__delitem__(self, name)
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        self._decode_all()
+        return dict.popitem(self)
+
+    def items(self):  # type: ignore[override]
+        self._decode_all()
+        return dict.items(self)
+
+    def values(self):  # type: ignore[override]
+        self._decode_all()
+        return dict.values(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._decode_all()
+        return dict(dict.items(self))
+
+    def __eq__(self, other: object) -> bool:
+        self._decode_all()
+        if isinstance(other, SessionData):
+            other._decode_all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __or__(self, other: Any) -> dict[str, Any]:
+        return self.copy() | other
+
+    def __repr__(self) -> str:
+        self._decode_all()
+        return dict.__repr__(self)
+
+    def __reduce__(self) -> tuple:
+        return (dict, (self.copy(),))
+
+    def raw_items(self) -> Iterator[tuple[str, Any]]:
+        """(name, value) pairs without decoding; undecoded values come as ``Pending``."""
+        return iter(dict.items(self))
