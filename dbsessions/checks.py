@@ -64,6 +64,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="dbsessions.E006",
             )
         )
+    redact = app_settings._get("REDACT_NAMES")
+    if not isinstance(redact, (list, tuple)) or not all(isinstance(n, str) for n in redact):
+        errors.append(
+            Error(
+                "DBSESSIONS['REDACT_NAMES'] must be a list of names or glob patterns.",
+                id="dbsessions.E007",
+            )
+        )
     return errors
 
 

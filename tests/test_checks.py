@@ -1,0 +1,74 @@
+"""System checks for the DBSESSIONS settings."""
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from dbsessions.checks import check_settings
+
+ROUTER = "dbsessions.routers.SessionRouter"
+
+
+def ids(errors) -> list[str]:
+    return [error.id for error in errors]
+
+
+@override_settings(DBSESSIONS={})
+def test_defaults_pass():
+    assert check_settings() == []
+
+
+@override_settings(DBSESSIONS=["DATABASE"])
+def test_settings_must_be_a_dict():
+    assert ids(check_settings()) == ["dbsessions.E001"]
+
+
+@override_settings(DBSESSIONS={"DATABSE": "sessions", "APP_NAME": "shop"})
+def test_unknown_keys_are_named():
+    errors = check_settings()
+    assert ids(errors) == ["dbsessions.E002"]
+    assert "DATABSE" in errors[0].msg
+
+
+@override_settings(DBSESSIONS={"DATABASE": "nowhere"})
+def test_database_alias_must_exist():
+    errors = check_settings()
+    assert ids(errors) == ["dbsessions.E003"]
+    assert "'nowhere'" in errors[0].msg
+
+
+@override_settings(DBSESSIONS={"DATABASE": "default"}, DATABASE_ROUTERS=[])
+def test_router_not_needed_on_default():
+    assert check_settings() == []
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_router_required_for_another_alias(settings):
+    settings.DATABASES = {**settings.DATABASES, "other": settings.DATABASES["default"]}
+    settings.DBSESSIONS = {"DATABASE": "other"}
+    settings.DATABASE_ROUTERS = []
+    assert ids(check_settings()) == ["dbsessions.E004"]
+    settings.DATABASE_ROUTERS = [ROUTER]
+    assert check_settings() == []
+
+
+@override_settings(DBSESSIONS={"WRITE_CONTENTS": "some"})
+def test_write_contents_must_be_known():
+    errors = check_settings()
+    assert ids(errors) == ["dbsessions.E005"]
+    assert "changed, all" in errors[0].hint
+
+
+@override_settings(DBSESSIONS={"APP_NAME": ""})
+def test_app_name_must_be_a_short_string():
+    assert ids(check_settings()) == ["dbsessions.E006"]
+
+
+@override_settings(DBSESSIONS={"WRITE_CONTENTS": "some"})
+def test_checks_are_registered():
+    assert "dbsessions.E005" in ids(run_checks())
+
+
+@override_settings(DBSESSIONS={"REDACT_NAMES": "password"})
+def test_redact_names_must_be_a_list_of_strings():
+    assert ids(check_settings()) == ["dbsessions.E007"]
