@@ -92,15 +92,10 @@ def _delete_rows(using: str, ids: Sequence[int]) -> None:
     """Attributes first, then the session rows, in the caller's transaction."""
     connection = connections[using]
     dialect = dialect_for(connection)
-    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for batch in chunks(ids):
-            marks = ", ".join(["%s"] * len(batch))
             cursor.execute(dialect.delete_attributes_of_sessions_sql(len(batch)), list(batch))
-            cursor.execute(
-                f"DELETE FROM {quote(Session._meta.db_table)} WHERE {quote('id')} IN ({marks})",
-                list(batch),
-            )
+            cursor.execute(dialect.delete_sessions_sql(len(batch)), list(batch))
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="dbsessions-password")

@@ -37,6 +37,8 @@ def every_statement(d) -> list[str]:
         d.delete_session_sql,
         d.delete_all_attributes_sql,
         d.delete_attributes_sql(3),
+        d.delete_attributes_of_sessions_sql(3),
+        d.delete_sessions_sql(3),
         d.update_attribute_sql,
         d.insert_attribute_sql,
         d.upsert_sql(1),

@@ -174,12 +174,9 @@ class Dialect:
         return f"DELETE FROM {self.a} WHERE {self.q('session_id')} IN ({marks})"
 
     @cache
-    def delete_expired_sessions_sql(self, count: int) -> str:
-        q = self.q
+    def delete_sessions_sql(self, count: int) -> str:
         marks = ", ".join(["%s"] * count)
-        return (
-            f"DELETE FROM {self.s} WHERE {q('id')} IN ({marks}) AND {q('expires_at')} < %s"
-        )
+        return f"DELETE FROM {self.s} WHERE {self.q('id')} IN ({marks})"
 
 
 class _OnConflictUpsert(Dialect):
