@@ -195,3 +195,27 @@ def test_two_hundred_character_name_is_fine():
     key = saved(**{"n" * 200: 1}).session_key
     assert SessionStore(key).load() == {"n" * 200: 1}
 
+
+
+def test_statements_per_operation_match_the_readme(sessions_connection):
+    """The figures of the README's "Queries per operation" table."""
+    single_statement_save = sessions_connection.vendor == "postgresql"
+
+    def count(operation) -> int:
+        with CaptureQueriesContext(sessions_connection) as context:
+            operation()
+        return len(statements(context))
+
+    session = SessionStore()
+    session["a"] = 1
+    assert count(session.save) == 2  # the session row, then its attribute
+    key = session.session_key
+    assert count(lambda: SessionStore(key).load()) == 1
+    loaded = SessionStore(key)
+    loaded["b"] = 2
+    assert count(loaded.save) == (1 if single_statement_save else 2)
+    loaded["c"] = 3
+    del loaded["a"]
+    assert count(loaded.save) == 3
+    assert count(loaded.cycle_key) == 1
+    assert count(loaded.delete) == 3
