@@ -1,8 +1,10 @@
 """The session engine: ``SESSION_ENGINE = "dbsessions.backends.db"``.
 
-A session is one row of ``Session`` plus one ``Attribute`` row per key. Loading is one query;
-saving updates the session row, then writes only the attributes whose serialized value changed
-since they were read, all in one transaction on the sessions database.
+A session is one row of ``Session`` plus one ``Attribute`` row per key. Loading is one query,
+and values are decoded when the request first reads them (``lazy.SessionData``). Saving updates
+the session row, then writes only the attributes whose serialized value changed since they were
+read, all in one transaction on the sessions database (or in one statement, where that is all
+a save needs).
 """
 
 from contextlib import nullcontext
