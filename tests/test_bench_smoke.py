@@ -4,7 +4,6 @@ Runs ``python -m bench --mode smoke`` on the database this test run uses, into a
 directory (never ``docs/benchmarks``), on its own database name.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -119,9 +118,6 @@ def test_markdown_report_has_the_tables(output, results):
     assert text.count("| load + change one key + save |") == 2
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("matplotlib") is None, reason="matplotlib (bench extra) missing"
-)
 def test_charts_are_png_files(output):
     names = {p.name for p in output.glob("*.png")}
     assert {f"store-{VENDOR}.png", f"requests-{VENDOR}.png"} <= names
