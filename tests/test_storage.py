@@ -219,3 +219,21 @@ def test_statements_per_operation_match_the_readme(sessions_connection):
     assert count(loaded.save) == 3
     assert count(loaded.cycle_key) == 1
     assert count(loaded.delete) == 3
+
+
+def test_clear_expired_leaves_other_app_names_alone():
+    from datetime import timedelta
+
+    with override_dbsessions(APP_NAME="shop"):
+        theirs = SessionStore()
+        theirs["a"] = 1
+        theirs.set_expiry(-timedelta(seconds=10))
+        theirs.save()
+    ours = SessionStore()
+    ours["b"] = 2
+    ours.set_expiry(-timedelta(seconds=10))
+    ours.save()
+
+    SessionStore.clear_expired()
+
+    assert list(Session.objects.values_list("app_name", flat=True)) == ["shop"]
