@@ -64,6 +64,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="dbsessions.E006",
             )
         )
+    limit = app_settings.MAX_VALUE_SIZE
+    if limit is not None and (type(limit) is not int or limit <= 0):
+        errors.append(
+            Error(
+                "DBSESSIONS['MAX_VALUE_SIZE'] must be None or a positive number of bytes.",
+                id="dbsessions.E008",
+            )
+        )
     redact = app_settings._get("REDACT_NAMES")
     if not isinstance(redact, (list, tuple)) or not all(isinstance(n, str) for n in redact):
         errors.append(

@@ -12,6 +12,7 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
     "APP_NAME": "default",
     "WRITE_CONTENTS": "changed",
+    "MAX_VALUE_SIZE": None,
     "SESSION_TABLE": "dbsessions_session",
     "ATTRIBUTE_TABLE": "dbsessions_attribute",
     "REDACT_NAMES": ["_auth_user_hash", "*password*", "*token*", "*secret*"],
@@ -44,6 +45,11 @@ class Settings:
     def WRITE_CONTENTS(self) -> str:
         """``"changed"`` writes only changed attributes, ``"all"`` rewrites them all."""
         return self._get("WRITE_CONTENTS")
+
+    @property
+    def MAX_VALUE_SIZE(self) -> int | None:
+        """Largest serialized attribute value a save accepts, in bytes; None: no limit."""
+        return self._get("MAX_VALUE_SIZE")
 
     @property
     def SESSION_TABLE(self) -> str:

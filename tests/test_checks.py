@@ -72,3 +72,8 @@ def test_checks_are_registered():
 @override_settings(DBSESSIONS={"REDACT_NAMES": "password"})
 def test_redact_names_must_be_a_list_of_strings():
     assert ids(check_settings()) == ["dbsessions.E007"]
+
+
+@override_settings(DBSESSIONS={"MAX_VALUE_SIZE": "10MB"})
+def test_max_value_size_must_be_a_number_of_bytes():
+    assert ids(check_settings()) == ["dbsessions.E008"]

@@ -237,3 +237,17 @@ def test_clear_expired_leaves_other_app_names_alone():
     SessionStore.clear_expired()
 
     assert list(Session.objects.values_list("app_name", flat=True)) == ["shop"]
+
+
+def test_value_over_the_configured_size_is_a_clear_error_and_saves_nothing():
+    session = saved(small="kept")
+    key = session.session_key
+    with override_dbsessions(MAX_VALUE_SIZE=1000):
+        session["big"] = "x" * 2000
+        session["small"] = "changed"
+        with pytest.raises(ValueError, match="'big' is 2,002 bytes serialized, over"):
+            session.save()
+        assert SessionStore(key).load() == {"small": "kept"}
+        session["big"] = "x" * 900
+        session.save()
+    assert SessionStore(key).load() == {"small": "changed", "big": "x" * 900}

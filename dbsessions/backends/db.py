@@ -70,6 +70,7 @@ class SessionStore(SessionBase):
     def _encode(self, data: dict[str, Any]) -> dict[str, bytes]:
         """Serialize every value; values never decoded keep the bytes they were loaded as."""
         dumps = self.serializer().dumps
+        limit = app_settings.MAX_VALUE_SIZE
         pairs = data.raw_items() if isinstance(data, SessionData) else data.items()
         encoded = {}
         for name, value in pairs:
@@ -79,7 +80,15 @@ class SessionStore(SessionBase):
                     f"Session attribute names are limited to {MAX_NAME_LENGTH} characters; "
                     f"{name[:40]!r}... has {len(name)}."
                 )
-            encoded[name] = value.raw if isinstance(value, Pending) else dumps(value)
+            if isinstance(value, Pending):
+                encoded[name] = value.raw
+                continue
+            encoded[name] = raw = dumps(value)
+            if limit is not None and len(raw) > limit:
+                raise ValueError(
+                    f"Session attribute {name!r} is {len(raw):,} bytes serialized, over "
+                    f"DBSESSIONS['MAX_VALUE_SIZE'] ({limit:,}); nothing was saved."
+                )
         return encoded
 
     # Reads ------------------------------------------------------------------------
