@@ -59,8 +59,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     if not isinstance(app_name, str) or not 0 < len(app_name) <= 100:
         errors.append(
             Error(
-                "DBSESSIONS['APP_NAME'] must be a non-empty string of at most 100 "
-                "characters.",
+                "DBSESSIONS['APP_NAME'] must be a non-empty string of at most 100 characters.",
                 id="dbsessions.E006",
             )
         )

@@ -25,7 +25,10 @@ def test_router_sends_the_app_to_the_configured_alias():
     assert router.allow_migrate("sessions", "dbsessions") is True
     assert router.allow_migrate("default", "dbsessions") is False
     assert router.allow_migrate("default", "auth") is None
-    assert router.db_for_read(type("Other", (), {"_meta": type("M", (), {"app_label": "auth"})})) is None
+    assert (
+        router.db_for_read(type("Other", (), {"_meta": type("M", (), {"app_label": "auth"})}))
+        is None
+    )
 
 
 @pytest.mark.separate_db
@@ -37,9 +40,10 @@ def test_tables_exist_only_on_the_sessions_database():
 
 @pytest.mark.separate_db
 def test_every_session_query_goes_to_the_sessions_database():
-    with CaptureQueriesContext(connections["default"]) as on_default, CaptureQueriesContext(
-        connections["sessions"]
-    ) as on_sessions:
+    with (
+        CaptureQueriesContext(connections["default"]) as on_default,
+        CaptureQueriesContext(connections["sessions"]) as on_sessions,
+    ):
         session = SessionStore()
         session["a"] = 1
         session.save()

@@ -51,8 +51,9 @@ def test_the_session_key_is_never_stored(sessions_connection):
             table = sessions_connection.ops.quote_name(model._meta.db_table)
             cursor.execute(f"SELECT * FROM {table}")
             for stored_row in cursor.fetchall():
-                assert not any(key in str(bytes(v) if isinstance(v, memoryview) else v)
-                               for v in stored_row)
+                assert not any(
+                    key in str(bytes(v) if isinstance(v, memoryview) else v) for v in stored_row
+                )
 
 
 def test_load_is_one_query(sessions_connection):
@@ -194,7 +195,6 @@ def test_name_too_long_is_a_clear_error():
 def test_two_hundred_character_name_is_fine():
     key = saved(**{"n" * 200: 1}).session_key
     assert SessionStore(key).load() == {"n" * 200: 1}
-
 
 
 def test_statements_per_operation_match_the_readme(sessions_connection):

@@ -69,9 +69,7 @@ class Dialect:
     @cached_property
     def exists_sql(self) -> str:
         q = self.q
-        return (
-            f"SELECT 1 FROM {self.s} WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
-        )
+        return f"SELECT 1 FROM {self.s} WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
 
     @cached_property
     def lock_session_sql(self) -> str:
@@ -119,9 +117,7 @@ class Dialect:
     def delete_attributes_sql(self, count: int) -> str:
         q = self.q
         marks = ", ".join(["%s"] * count)
-        return (
-            f"DELETE FROM {self.a} WHERE {q('session_id')} = %s AND {q('name')} IN ({marks})"
-        )
+        return f"DELETE FROM {self.a} WHERE {q('session_id')} = %s AND {q('name')} IN ({marks})"
 
     @cached_property
     def update_attribute_sql(self) -> str:
