@@ -20,12 +20,9 @@ from typing import Any
 from django.db import connections, transaction
 from django.utils import timezone
 
-from dbsessions import purge_sql
+from dbsessions import purge_pace, purge_sql
 from dbsessions.backends.sql import dialect_for
 from dbsessions.signals import sessions_purged
-
-#: Kept for callers that name it; the real default depends on the vendor.
-DEFAULT_BATCH_SIZE = purge_sql.DEFAULT_BATCH_SIZE
 
 
 @dataclass
@@ -52,7 +49,7 @@ def purge_batch(
     """Delete up to ``batch_size`` expired sessions of ``app_name`` in one transaction."""
     connection = connections[using]
     dialect = dialect_for(connection)
-    limit = batch_size or purge_sql.default_batch_size(connection)
+    limit = batch_size or purge_pace.BatchSizer.for_connection(connection).size
     now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     result = PurgeResult(batches=1)
     # SQLite would look up each deleted session's attributes for the foreign key, though the
@@ -62,6 +59,10 @@ def purge_batch(
         connection.constraint_checks_disabled() if connection.vendor == "sqlite" else nullcontext()
     )
     with checks_off, transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            # For this transaction only: InnoDB then locks the rows it deletes and no gaps
+            # beside them, where a live session's new attribute would have to wait.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         if connection.vendor == "postgresql":
             cursor.execute(purge_sql.postgresql_batch_sql(dialect, limit), [app_name, now])
             result.sessions, result.attributes = cursor.fetchone()
@@ -111,27 +112,34 @@ def purge_expired(
     running total after each batch. Sends ``sessions_purged`` with the counts when done.
     """
     started = time.monotonic()
+    connection = connections[using]
     if sleep is None:
-        sleep = purge_sql.default_pause(connections[using])
+        sleep = purge_sql.default_pause(connection)
+    sizer = purge_pace.BatchSizer.for_connection(connection, batch_size)
     deadline = None if max_seconds is None else started + max_seconds
     total = PurgeResult()
     # Sessions that expire while the purge runs are left for the next run, so it ends.
     now = timezone.now()
-    for app in [app_name] if app_name is not None else app_names(using):
-        while True:
-            if deadline is not None and time.monotonic() >= deadline:
-                total.stopped_early = True
+    with purge_pace.checkpoints(connection) as checkpoint:
+        for app in [app_name] if app_name is not None else app_names(using):
+            while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    total.stopped_early = True
+                    break
+                batch_started = time.monotonic()
+                batch = purge_batch(using, app, sizer.size, now)
+                sizer.record(batch.picked, time.monotonic() - batch_started)
+                total.add(batch)
+                if on_batch is not None:
+                    on_batch(total)
+                # Requests can write while the WAL is checkpointed: that is pause already.
+                paused = checkpoint()
+                if batch.picked == 0:
+                    break
+                if sleep > paused:
+                    time.sleep(sleep - paused)
+            if total.stopped_early:
                 break
-            batch = purge_batch(using, app, batch_size, now)
-            total.add(batch)
-            if on_batch is not None:
-                on_batch(total)
-            if batch.picked == 0:
-                break
-            if sleep:
-                time.sleep(sleep)
-        if total.stopped_early:
-            break
     total.seconds = time.monotonic() - started
     sessions_purged.send(
         sender=PurgeResult,

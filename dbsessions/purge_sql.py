@@ -14,23 +14,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from dbsessions.backends.sql import Dialect
 
-#: Sessions per batch: small enough that one batch holds SQLite's single write lock for well
-#: under 100 ms, large enough to amortise the round trips elsewhere. Oracle allows at most
-#: 1,000 items in an IN list.
-BATCH_SIZES = {"postgresql": 5000, "mysql": 2000, "sqlite": 500, "oracle": 1000}
-DEFAULT_BATCH_SIZE = 1000
-#: Seconds to pause between batches. A request waiting for SQLite's write lock polls for it
-#: at growing intervals (up to 25 ms in its first 130 ms); a purge that took the lock again
-#: at once would starve it, so the purge leaves a window at least that long.
+#: Seconds to pause between batches (batch sizes are in ``purge_pace``). A request waiting for
+#: SQLite's write lock polls for it at growing intervals (up to 25 ms in its first 130 ms); a
+#: purge that took the lock again at once would starve it, so the purge leaves a window at
+#: least that long.
 PAUSES = {"sqlite": 0.025}
 
 LOCK_NAME = "dbsessions_purge"
 # An arbitrary 63-bit key for pg_try_advisory_lock, fixed so every machine agrees on it.
 PG_LOCK_KEY = 0x6462736573735F70
-
-
-def default_batch_size(connection: BaseDatabaseWrapper) -> int:
-    return BATCH_SIZES.get(connection.vendor, DEFAULT_BATCH_SIZE)
 
 
 def default_pause(connection: BaseDatabaseWrapper) -> float:

@@ -35,7 +35,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=int,
-            help="Sessions per batch (default: 5000 on PostgreSQL, 2000 on MySQL, 1000 else).",
+            help=(
+                "Sessions per batch (default: adaptive, sized so that each batch takes about "
+                "50 ms, 30 ms on SQLite)."
+            ),
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
@@ -48,7 +51,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sleep",
             type=float,
-            help="Seconds to pause between batches (default: 0.025 on SQLite, 0 elsewhere).",
+            help=(
+                "Seconds to pause between batches, including SQLite's WAL checkpoint "
+                "(default: 0.025 on SQLite, 0 elsewhere)."
+            ),
         )
 
     def handle(
