@@ -24,6 +24,8 @@ VENDORS = ("sqlite", "postgresql", "mysql")
 MODES = {"quick": 200_000, "full": 1_000_000, "smoke": 20_000}
 ATTRIBUTES = 5
 ROWS_PER_INSERT = 1000
+#: A save slower than this (seconds) counts as a stall the purge must not cause.
+SLOW_SAVE = 0.1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vendors", default=",".join(VENDORS), help="comma-separated")
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
     parser.add_argument("--batch-size", type=int, help="purge_sessions --batch-size")
+    parser.add_argument("--count", type=int, help="expired sessions (overrides the mode)")
+    parser.add_argument(
+        "--drop-fk",
+        action="store_true",
+        help="experiment: drop the attributes' foreign key first (what db_constraint=False "
+        "would give; not on SQLite)",
+    )
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--vendor", help=argparse.SUPPRESS)  # the per-database child process
     args = parser.parse_args(argv)
-    expired = MODES["full" if args.full else "smoke" if args.smoke else "quick"]
+    expired = args.count or MODES["full" if args.full else "smoke" if args.smoke else "quick"]
     if args.vendor:
-        print(json.dumps(run_vendor(args.vendor, expired, args.batch_size)))
+        print(json.dumps(run_vendor(args.vendor, expired, args.batch_size, args.drop_fk)))
         return 0
     results = {}
     for vendor in args.vendors.split(","):
@@ -49,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         command = [sys.executable, "-m", "bench.purge", "--vendor", vendor]
         command += ["--full"] if args.full else ["--smoke"] if args.smoke else []
+        command += ["--count", str(args.count)] if args.count else []
+        command += ["--drop-fk"] if args.drop_fk else []
         command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -67,7 +78,8 @@ def format_row(vendor: str, r: dict) -> str:
     return (
         f"{vendor:<10} {r['expired']:>9,} expired + {r['live']:,} live | "
         f"purge_sessions {ours['sessions_per_s']:>9,.0f} sessions/s "
-        f"({ours['rows_per_s']:,.0f} rows/s), longest save {ours['max_stall_ms']:.0f} ms | "
+        f"({ours['rows_per_s']:,.0f} rows/s), longest save {ours['max_stall_ms']:.0f} ms "
+        f"({ours['slow_saves']} of {ours['writer_saves']} over 100 ms) | "
         f"clearsessions {django['sessions_per_s']:>9,.0f} sessions/s, "
         f"longest save {django['max_stall_ms']:.0f} ms"
     )
@@ -76,7 +88,9 @@ def format_row(vendor: str, r: dict) -> str:
 # The child process: one database --------------------------------------------------------
 
 
-def run_vendor(vendor: str, expired: int, batch_size: int | None = None) -> dict:
+def run_vendor(
+    vendor: str, expired: int, batch_size: int | None = None, drop_fk: bool = False
+) -> dict:
     import django
 
     django.setup()
@@ -87,6 +101,8 @@ def run_vendor(vendor: str, expired: int, batch_size: int | None = None) -> dict
         live = expired // 10
         fill_dbsessions(expired, live)
         fill_django(expired, live)
+        if drop_fk:
+            drop_foreign_key(vendor)
         analyze(vendor)
         ours = measure(lambda: purge_ours(batch_size), our_writer())
         django_result = measure(purge_django, django_writer())
@@ -95,6 +111,7 @@ def run_vendor(vendor: str, expired: int, batch_size: int | None = None) -> dict
             "expired": expired,
             "live": live,
             "batch_size": batch_size,
+            "foreign_key": not drop_fk,
             "purge_sessions": ours,
             "clearsessions": django_result,
         }
@@ -184,6 +201,22 @@ def fill_django(expired: int, live: int) -> None:
             for i in range(start, min(start + 50_000, len(flags)))
         ]
         _insert_rows("django_session", ["session_key", "session_data", "expire_date"], rows)
+
+
+def drop_foreign_key(vendor: str) -> None:
+    from django.db import connection
+
+    if vendor == "sqlite":
+        raise SystemExit("--drop-fk: SQLite cannot drop a constraint in place")
+    table = "dbsessions_attribute"
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+        for name, info in constraints.items():
+            if info["foreign_key"]:
+                kind = "CONSTRAINT" if vendor == "postgresql" else "FOREIGN KEY"
+                cursor.execute(
+                    f"ALTER TABLE {table} DROP {kind} {connection.ops.quote_name(name)}"
+                )
 
 
 def analyze(vendor: str) -> None:
@@ -276,6 +309,7 @@ def measure(purge: Any, writer: Any) -> dict:
         "rows_per_s": round((sessions + attributes) / seconds),
         "writer_saves": len(latencies),
         "max_stall_ms": round(max(latencies, default=0) * 1000, 1),
+        "slow_saves": sum(1 for latency in latencies if latency > SLOW_SAVE),
     }
 
 
