@@ -58,10 +58,12 @@ def purge_batch(
     checks_off = (
         connection.constraint_checks_disabled() if connection.vendor == "sqlite" else nullcontext()
     )
+    # For the batch's own transaction only (a caller's open one cannot change): InnoDB then
+    # locks the rows it deletes and no gaps beside them, where a live session's new attribute
+    # would have to wait.
+    read_committed = connection.vendor == "mysql" and not connection.in_atomic_block
     with checks_off, transaction.atomic(using=using), connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            # For this transaction only: InnoDB then locks the rows it deletes and no gaps
-            # beside them, where a live session's new attribute would have to wait.
+        if read_committed:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         if connection.vendor == "postgresql":
             cursor.execute(purge_sql.postgresql_batch_sql(dialect, limit), [app_name, now])
