@@ -110,8 +110,9 @@ def purge_expired(
     """Purge batch after batch until no expired session is left (or time runs out).
 
     ``app_name=None`` purges every application sharing the tables. ``sleep`` (seconds between
-    batches) defaults to what lets concurrent requests in on the vendor (25 ms on SQLite). ``on_batch`` receives the
-    running total after each batch. Sends ``sessions_purged`` with the counts when done.
+    batches) defaults to what lets concurrent requests in on the vendor (25 ms on SQLite).
+    ``on_batch`` receives the running total after each batch. Sends ``sessions_purged`` with
+    the counts when done.
     """
     started = time.monotonic()
     connection = connections[using]
