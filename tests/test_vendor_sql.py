@@ -32,7 +32,8 @@ def every_statement(d) -> list[str]:
         d.exists_sql,
         d.lock_session_sql,
         d.attribute_names_sql,
-        d.touch_session_sql,
+        d.touch_session_sql(),
+        d.touch_session_sql(client=True),
         d.rekey_session_sql,
         d.delete_session_sql,
         d.delete_all_attributes_sql,
@@ -47,6 +48,7 @@ def every_statement(d) -> list[str]:
         statements.append(d.upsert_sql(3))
     if d.has_touch_and_upsert:
         statements.append(d.touch_and_upsert_sql(2))
+        statements.append(d.touch_and_upsert_sql(2, client=True))
     return statements
 
 

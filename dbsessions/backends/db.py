@@ -38,6 +38,9 @@ class SessionStore(SessionBase):
         # name -> serialized value as the database holds it; None when not known.
         self._stored: dict[str, bytes | None] | None = None
         self._hashed: tuple[str, str] | None = None
+        #: (IP address, user agent) of the request, set by ClientMetadataMiddleware; saved
+        #: with the session row when not None.
+        self.client_metadata: tuple[str | None, str | None] | None = None
 
     # Keys -------------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ class SessionStore(SessionBase):
                 ops.adapt_datetimefield_value(now),
                 ops.adapt_datetimefield_value(expires_at),
                 principal,
+                *(self.client_metadata or ()),
                 *self._key_params(self.session_key),
             ]
             self._update_session(touch_params, encoded)
@@ -169,6 +173,8 @@ class SessionStore(SessionBase):
             last_access=now,
             expires_at=expires_at,
         )
+        if self.client_metadata is not None:
+            row.client_ip, row.user_agent = self.client_metadata
         try:
             with transaction.atomic(using=self._using), connection.cursor() as cursor:
                 row.save(force_insert=True, using=self._using)
@@ -199,7 +205,7 @@ class SessionStore(SessionBase):
                 prepared = self._prepared(batches[0])
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        dialect.touch_and_upsert_sql(len(prepared)),
+                        dialect.touch_and_upsert_sql(len(prepared), self._with_client),
                         touch_params + dialect.values_params(prepared),
                     )
                     if cursor.rowcount == 0:
@@ -222,9 +228,12 @@ class SessionStore(SessionBase):
             self._write(cursor, dialect, row_id, *self._changes(stored, encoded))
         self._row_id = row_id
 
-    @staticmethod
-    def _touch(cursor: Any, dialect: Dialect, touch_params: list) -> None:
-        cursor.execute(dialect.touch_session_sql, touch_params)
+    @property
+    def _with_client(self) -> bool:
+        return self.client_metadata is not None
+
+    def _touch(self, cursor: Any, dialect: Dialect, touch_params: list) -> None:
+        cursor.execute(dialect.touch_session_sql(self._with_client), touch_params)
         if cursor.rowcount == 0:
             raise UpdateError
 

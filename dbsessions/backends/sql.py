@@ -86,13 +86,18 @@ class Dialect:
 
     # Session row writes --------------------------------------------------------------
 
-    @cached_property
-    def touch_session_sql(self) -> str:
-        """Refresh the row on save; matching the key makes a deleted session fail here."""
+    @cache
+    def touch_session_sql(self, client: bool = False) -> str:
+        """Refresh the row on save; matching the key makes a deleted session fail here.
+
+        With ``client``, the client's IP address and user agent are written too.
+        """
         q = self.q
+        client_columns = f", {q('client_ip')} = %s, {q('user_agent')} = %s" if client else ""
         return (
             f"UPDATE {self.s} SET {q('last_access')} = %s, {q('expires_at')} = %s, "
-            f"{q('principal')} = %s WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+            f"{q('principal')} = %s{client_columns} "
+            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
         )
 
     @cached_property
@@ -194,7 +199,7 @@ class PostgreSQLDialect(_OnConflictUpsert):
     has_touch_and_upsert = True
 
     @cache
-    def touch_and_upsert_sql(self, count: int) -> str:
+    def touch_and_upsert_sql(self, count: int, client: bool = False) -> str:
         """The session row's UPDATE feeding the upsert: one round trip, no transaction.
 
         When the session is gone the UPDATE returns no id, nothing is inserted, and a row
@@ -203,7 +208,7 @@ class PostgreSQLDialect(_OnConflictUpsert):
         q = self.q
         rows = ", ".join(["(%s, %s)"] * count)
         return (
-            f"WITH touched AS ({self.touch_session_sql} RETURNING {q('id')}) "
+            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {q('id')}) "
             f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
             f"SELECT touched.{q('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
             f"v (name, value) ON CONFLICT ({q('session_id')}, {q('name')}) "
