@@ -30,6 +30,7 @@ from dbsessions.expressions import OctetLength
 from dbsessions.keys import hash_key, is_plausible_key
 from dbsessions.models import Attribute, Session
 from dbsessions.redaction import display_value
+from dbsessions.useragents import describe
 
 #: Owners matched by a search term; more would make a long IN list on every vendor.
 MAX_SEARCH_OWNERS = 500
@@ -119,7 +120,7 @@ class SessionAdmin(admin.ModelAdmin):
         "attribute_count",
         "size",
         "client_ip",
-        "user_agent",
+        "device",
     )
     list_display_links = ("short_id",)
     list_filter = (StatusFilter, "app_name", OwnerFilter)
@@ -226,6 +227,14 @@ class SessionAdmin(admin.ModelAdmin):
     @admin.display(description="size (bytes)", ordering="value_bytes")
     def size(self, session: Session) -> int:
         return session.value_bytes
+
+    @admin.display(description="client", ordering="user_agent")
+    def device(self, session: Session) -> str:
+        if not session.user_agent:
+            return "-"
+        return format_html(
+            '<span title="{}">{}</span>', session.user_agent, describe(session.user_agent)
+        )
 
     def _user_change_url(self, user: Any) -> str | None:
         if type(user) not in self.admin_site._registry:
