@@ -16,24 +16,11 @@ from dbsessions.admin import SessionAdmin
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
 from dbsessions.models import Attribute, Session
+from tests.utils import saved_session, session_rows
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 CHANGELIST = "admin:dbsessions_session_changelist"
-
-
-def make_session(user=None, **data) -> SessionStore:
-    store = SessionStore()
-    if user is not None:
-        store["_auth_user_id"] = str(user.pk)
-    for name, value in data.items():
-        store[name] = value
-    store.save()
-    return store
-
-
-def rows():
-    return Session.objects.using(app_settings.DATABASE)
 
 
 def staff(django_user_model, name: str, *codenames: str):
@@ -83,9 +70,9 @@ def changelist_ids(response) -> list[int]:
 
 
 def test_changelist_shows_owner_counts_sizes_and_no_key(admin_client, alice):
-    store = make_session(alice, greeting="hello", cart={"tea": 1})
-    anonymous = make_session(visits=2)
-    row = rows().get(pk=store._row_id)
+    store = saved_session(alice, greeting="hello", cart={"tea": 1})
+    anonymous = saved_session(visits=2)
+    row = session_rows().get(pk=store._row_id)
 
     response = admin_client.get(reverse(CHANGELIST))
 
@@ -104,8 +91,8 @@ def test_changelist_shows_owner_counts_sizes_and_no_key(admin_client, alice):
 
 
 def test_changelist_sorts_by_attribute_count(admin_client):
-    small = make_session(a=1)
-    large = make_session(a=1, b=2, c=3, d=4, e=5)
+    small = saved_session(a=1)
+    large = saved_session(a=1, b=2, c=3, d=4, e=5)
 
     # Column 8 counting the action checkbox; the admin's own session holds 3 attributes.
     response = admin_client.get(reverse(CHANGELIST), {"o": "-8"})
@@ -136,7 +123,7 @@ def test_changelist_query_count_does_not_grow_with_page_size(
 ):
     owners = [django_user_model.objects.create_user(f"user{i}") for i in range(12)]
     for i in range(36):
-        make_session(owners[i % len(owners)], cart={"tea": i}, visits=i)
+        saved_session(owners[i % len(owners)], cart={"tea": i}, visits=i)
 
     monkeypatch.setattr(SessionAdmin, "list_per_page", 3)
     small, response = captured_queries(admin_client, reverse(CHANGELIST))
@@ -153,8 +140,8 @@ def test_changelist_query_count_does_not_grow_with_page_size(
 
 
 def test_search_by_username_and_email(admin_client, alice, bob):
-    mine = make_session(alice)
-    make_session(bob)
+    mine = saved_session(alice)
+    saved_session(bob)
 
     for term in ("ali", "wonderland"):
         response = admin_client.get(reverse(CHANGELIST), {"q": term})
@@ -162,8 +149,8 @@ def test_search_by_username_and_email(admin_client, alice, bob):
 
 
 def test_search_by_pasted_session_key_and_by_id(admin_client):
-    wanted = make_session(visits=1)
-    make_session(visits=2)
+    wanted = saved_session(visits=1)
+    saved_session(visits=2)
 
     by_key = admin_client.get(
         reverse(CHANGELIST), {"q": f"  {wanted.session_key} ", "status": "active"}
@@ -178,7 +165,7 @@ def test_search_by_pasted_session_key_and_by_id(admin_client):
 
 
 def test_search_matching_nothing_lists_nothing(admin_client, alice):
-    make_session(alice)
+    saved_session(alice)
 
     response = admin_client.get(reverse(CHANGELIST), {"q": "nobody-by-that-name"})
 
@@ -186,11 +173,13 @@ def test_search_matching_nothing_lists_nothing(admin_client, alice):
 
 
 def test_filters_status_owner_and_app_name(admin_client, alice):
-    active = make_session(alice)
-    expired = make_session()
-    rows().filter(pk=expired._row_id).update(expires_at=timezone.now() - timedelta(minutes=1))
-    other = make_session()
-    rows().filter(pk=other._row_id).update(app_name="shop")
+    active = saved_session(alice)
+    expired = saved_session()
+    session_rows().filter(pk=expired._row_id).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    other = saved_session()
+    session_rows().filter(pk=other._row_id).update(app_name="shop")
 
     mine = {active._row_id, expired._row_id, other._row_id}
 
@@ -209,7 +198,7 @@ def test_filters_status_owner_and_app_name(admin_client, alice):
 
 
 def test_detail_without_data_permission_shows_names_and_sizes_only(viewer, alice):
-    store = make_session(alice, cart={"secret_item_value": 1})
+    store = saved_session(alice, cart={"secret_item_value": 1})
     client = client_for(viewer)
 
     response = client.get(reverse("admin:dbsessions_session_change", args=[store._row_id]))
@@ -224,7 +213,7 @@ def test_detail_without_data_permission_shows_names_and_sizes_only(viewer, alice
 
 
 def test_detail_with_data_permission_decodes_and_redacts(auditor, alice):
-    store = make_session(
+    store = saved_session(
         alice,
         cart={"tea": 2},
         api_token="tok-123",
@@ -233,7 +222,7 @@ def test_detail_with_data_permission_decodes_and_redacts(auditor, alice):
     )
     store["_auth_user_hash"] = "hash-abc"
     store.save()
-    row = rows().get(pk=store._row_id)
+    row = session_rows().get(pk=store._row_id)
     client = client_for(auditor)
 
     response = client.get(reverse("admin:dbsessions_session_change", args=[store._row_id]))
@@ -249,7 +238,7 @@ def test_detail_with_data_permission_decodes_and_redacts(auditor, alice):
 
 def test_redaction_list_is_configurable(auditor, alice, settings):
     settings.DBSESSIONS = {**getattr(settings, "DBSESSIONS", {}), "REDACT_NAMES": ["cart"]}
-    store = make_session(alice, cart={"tea": 2}, api_token="tok-123")
+    store = saved_session(alice, cart={"tea": 2}, api_token="tok-123")
 
     html = (
         client_for(auditor)
@@ -263,14 +252,14 @@ def test_redaction_list_is_configurable(auditor, alice, settings):
 
 
 def test_no_add_and_no_change(admin_client):
-    store = make_session(visits=1)
+    store = saved_session(visits=1)
 
     assert admin_client.get(reverse("admin:dbsessions_session_add")).status_code == 403
     response = admin_client.post(
         reverse("admin:dbsessions_session_change", args=[store._row_id]), {"app_name": "x"}
     )
     assert response.status_code == 403
-    assert rows().get(pk=store._row_id).app_name == app_settings.APP_NAME
+    assert session_rows().get(pk=store._row_id).app_name == app_settings.APP_NAME
 
 
 # Actions ----------------------------------------------------------------------------------
@@ -286,7 +275,7 @@ def run_action(client: Client, action: str, ids: list[int], confirm: bool):
 
 
 def test_end_selected_asks_first_then_ends_and_logs(operator, alice):
-    first, second, kept = make_session(alice, a=1), make_session(b=2), make_session(c=3)
+    first, second, kept = saved_session(alice, a=1), saved_session(b=2), saved_session(c=3)
     client = client_for(operator)
     ids = [first._row_id, second._row_id]
 
@@ -294,14 +283,14 @@ def test_end_selected_asks_first_then_ends_and_logs(operator, alice):
 
     assert page.status_code == 200
     assert "Yes, end 2 sessions" in page.content.decode()
-    assert rows().filter(pk__in=ids).count() == 2
+    assert session_rows().filter(pk__in=ids).count() == 2
 
     done = run_action(client, "end_selected_sessions", ids, confirm=True)
 
     assert done.status_code == 302
-    assert not rows().filter(pk__in=ids).exists()
+    assert not session_rows().filter(pk__in=ids).exists()
     assert not Attribute.objects.using(app_settings.DATABASE).filter(session_id__in=ids).exists()
-    assert rows().filter(pk=kept._row_id).exists()
+    assert session_rows().filter(pk=kept._row_id).exists()
     entries = LogEntry.objects.filter(action_flag=DELETION).order_by("object_id")
     assert sorted(int(e.object_id) for e in entries) == sorted(ids)
     content_type = ContentType.objects.get_for_model(Session)
@@ -314,9 +303,9 @@ def test_end_selected_asks_first_then_ends_and_logs(operator, alice):
 
 
 def test_end_owner_sessions_ends_unselected_sessions_of_those_owners(operator, alice, bob):
-    selected = make_session(alice)
-    also_alice = make_session(alice)
-    bobs = make_session(bob)
+    selected = saved_session(alice)
+    also_alice = saved_session(alice)
+    bobs = saved_session(bob)
     client = client_for(operator)
 
     page = run_action(client, "end_owner_sessions", [selected._row_id], confirm=False)
@@ -325,35 +314,35 @@ def test_end_owner_sessions_ends_unselected_sessions_of_those_owners(operator, a
 
     run_action(client, "end_owner_sessions", [selected._row_id], confirm=True)
 
-    assert not rows().filter(pk__in=[selected._row_id, also_alice._row_id]).exists()
-    assert rows().filter(pk=bobs._row_id).exists()
+    assert not session_rows().filter(pk__in=[selected._row_id, also_alice._row_id]).exists()
+    assert session_rows().filter(pk=bobs._row_id).exists()
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 2
 
 
 def test_actions_need_the_delete_permission(viewer):
-    store = make_session(a=1)
+    store = saved_session(a=1)
     client = client_for(viewer)
 
     response = client.get(reverse(CHANGELIST))
     assert "end_selected_sessions" not in response.content.decode()
     run_action(client, "end_selected_sessions", [store._row_id], confirm=True)
 
-    assert rows().filter(pk=store._row_id).exists()
+    assert session_rows().filter(pk=store._row_id).exists()
     assert not LogEntry.objects.exists()
 
 
 def test_actions_need_a_csrf_token(operator):
-    store = make_session(a=1)
+    store = saved_session(a=1)
     client = client_for(operator, enforce_csrf_checks=True)
 
     response = run_action(client, "end_selected_sessions", [store._row_id], confirm=True)
 
     assert response.status_code == 403
-    assert rows().filter(pk=store._row_id).exists()
+    assert session_rows().filter(pk=store._row_id).exists()
 
 
 def test_delete_selected_is_not_offered(admin_client):
-    make_session(a=1)
+    saved_session(a=1)
     html = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "delete_selected" not in html
     assert "End selected sessions" in html
@@ -364,10 +353,12 @@ def test_delete_selected_is_not_offered(admin_client):
 
 
 def test_user_page_shows_active_sessions_with_link_and_button(admin_client, alice):
-    make_session(alice)
-    make_session(alice)
-    expired = make_session(alice)
-    rows().filter(pk=expired._row_id).update(expires_at=timezone.now() - timedelta(minutes=1))
+    saved_session(alice)
+    saved_session(alice)
+    expired = saved_session(alice)
+    session_rows().filter(pk=expired._row_id).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
 
     response = admin_client.get(reverse("admin:auth_user_change", args=[alice.pk]))
 
@@ -382,9 +373,9 @@ def test_user_page_shows_active_sessions_with_link_and_button(admin_client, alic
 
 
 def test_end_user_sessions_view_ends_them_and_returns(operator, alice, bob):
-    make_session(alice)
-    make_session(alice)
-    bobs = make_session(bob)
+    saved_session(alice)
+    saved_session(alice)
+    bobs = saved_session(bob)
     client = client_for(operator)
     back = reverse("admin:auth_user_change", args=[alice.pk])
     url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
@@ -394,13 +385,13 @@ def test_end_user_sessions_view_ends_them_and_returns(operator, alice, bob):
 
     assert response.status_code == 302
     assert response.url == back
-    assert not rows().filter(principal=str(alice.pk)).exists()
-    assert rows().filter(pk=bobs._row_id).exists()
+    assert not session_rows().filter(principal=str(alice.pk)).exists()
+    assert session_rows().filter(pk=bobs._row_id).exists()
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 2
 
 
 def test_end_user_sessions_view_refuses_foreign_next_url(operator, alice):
-    make_session(alice)
+    saved_session(alice)
     url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
 
     response = client_for(operator).post(url, {"next": "https://evil.example/"})
@@ -409,12 +400,12 @@ def test_end_user_sessions_view_refuses_foreign_next_url(operator, alice):
 
 
 def test_end_user_sessions_view_needs_delete_permission_and_csrf(viewer, operator, alice):
-    store = make_session(alice)
+    store = saved_session(alice)
     url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
 
     assert client_for(viewer).post(url).status_code == 403
     assert client_for(operator, enforce_csrf_checks=True).post(url).status_code == 403
-    assert rows().filter(pk=store._row_id).exists()
+    assert session_rows().filter(pk=store._row_id).exists()
 
 
 # Dashboard --------------------------------------------------------------------------------
@@ -422,15 +413,15 @@ def test_end_user_sessions_view_needs_delete_permission_and_csrf(viewer, operato
 
 def test_dashboard_figures_and_chart(admin_client, alice, bob):
     now = timezone.now()
-    make_session(alice)
-    make_session(alice)
-    make_session(bob)
-    old = make_session()
-    rows().filter(pk=old._row_id).update(created_at=now - timedelta(hours=30))
-    two_hours_ago = make_session()
-    rows().filter(pk=two_hours_ago._row_id).update(created_at=now - timedelta(hours=2))
-    expired = make_session(alice)
-    rows().filter(pk=expired._row_id).update(expires_at=now - timedelta(minutes=1))
+    saved_session(alice)
+    saved_session(alice)
+    saved_session(bob)
+    old = saved_session()
+    session_rows().filter(pk=old._row_id).update(created_at=now - timedelta(hours=30))
+    two_hours_ago = saved_session()
+    session_rows().filter(pk=two_hours_ago._row_id).update(created_at=now - timedelta(hours=2))
+    expired = saved_session(alice)
+    session_rows().filter(pk=expired._row_id).update(expires_at=now - timedelta(minutes=1))
 
     response = admin_client.get(reverse(CHANGELIST))
 

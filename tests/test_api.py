@@ -13,25 +13,12 @@ from django.utils import timezone
 from dbsessions import api
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
-from dbsessions.models import Attribute, Session
+from dbsessions.models import Attribute
+from tests.utils import saved_session, session_rows
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 PASSWORD = "correct-horse-battery"
-
-
-def login_store(user, **data) -> SessionStore:
-    """A saved session of ``user`` holding ``data``, as a login would leave it."""
-    store = SessionStore()
-    store["_auth_user_id"] = str(user.pk)
-    for name, value in data.items():
-        store[name] = value
-    store.save()
-    return store
-
-
-def rows():
-    return Session.objects.using(app_settings.DATABASE)
 
 
 @pytest.fixture
@@ -45,14 +32,16 @@ def bob(django_user_model):
 
 
 def test_live_sessions_are_the_users_unexpired_sessions_newest_first(alice, bob):
-    older = login_store(alice)
-    newer = login_store(alice, cart={"tea": 1})
-    rows().filter(pk=older._row_id).update(last_access=timezone.now() - timedelta(hours=1))
-    expired = login_store(alice)
-    rows().filter(pk=expired._row_id).update(expires_at=timezone.now() - timedelta(seconds=1))
-    other_app = login_store(alice)
-    rows().filter(pk=other_app._row_id).update(app_name="other-app")
-    login_store(bob)
+    older = saved_session(alice)
+    newer = saved_session(alice, cart={"tea": 1})
+    session_rows().filter(pk=older._row_id).update(last_access=timezone.now() - timedelta(hours=1))
+    expired = saved_session(alice)
+    session_rows().filter(pk=expired._row_id).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    other_app = saved_session(alice)
+    session_rows().filter(pk=other_app._row_id).update(app_name="other-app")
+    saved_session(bob)
     SessionStore().save()  # anonymous
 
     listed = list(api.live_sessions(alice))
@@ -61,14 +50,14 @@ def test_live_sessions_are_the_users_unexpired_sessions_newest_first(alice, bob)
 
 
 def test_end_all_sessions_deletes_rows_and_attributes_of_that_user_only(alice, bob):
-    first = login_store(alice, cart={"apple": 2})
-    second = login_store(alice, visits=3)
-    bobs = login_store(bob, visits=1)
+    first = saved_session(alice, cart={"apple": 2})
+    second = saved_session(alice, visits=3)
+    bobs = saved_session(bob, visits=1)
 
     ended = api.end_all_sessions(alice)
 
     assert ended == 2
-    assert not rows().filter(pk__in=[first._row_id, second._row_id]).exists()
+    assert not session_rows().filter(pk__in=[first._row_id, second._row_id]).exists()
     attributes = Attribute.objects.using(app_settings.DATABASE)
     assert not attributes.filter(session_id__in=[first._row_id, second._row_id]).exists()
     # Their next request finds no session: a fresh, anonymous one.
@@ -77,20 +66,20 @@ def test_end_all_sessions_deletes_rows_and_attributes_of_that_user_only(alice, b
 
 
 def test_end_all_sessions_leaves_other_app_names_alone(alice):
-    mine = login_store(alice)
-    theirs = login_store(alice)
-    rows().filter(pk=theirs._row_id).update(app_name="other-app")
+    mine = saved_session(alice)
+    theirs = saved_session(alice)
+    session_rows().filter(pk=theirs._row_id).update(app_name="other-app")
 
     assert api.end_all_sessions(alice) == 1
 
-    assert not rows().filter(pk=mine._row_id).exists()
-    assert rows().filter(pk=theirs._row_id).exists()
+    assert not session_rows().filter(pk=mine._row_id).exists()
+    assert session_rows().filter(pk=theirs._row_id).exists()
 
 
 def test_end_other_sessions_keeps_the_current_one(alice):
-    current = login_store(alice, cart={"tea": 1})
-    other = login_store(alice)
-    third = login_store(alice)
+    current = saved_session(alice, cart={"tea": 1})
+    other = saved_session(alice)
+    third = saved_session(alice)
 
     assert api.end_other_sessions(alice, current.session_key) == 2
 
@@ -100,21 +89,21 @@ def test_end_other_sessions_keeps_the_current_one(alice):
 
 
 def test_end_other_sessions_without_a_current_key_ends_them_all(alice):
-    login_store(alice)
-    login_store(alice)
+    saved_session(alice)
+    saved_session(alice)
 
     assert api.end_other_sessions(alice, None) == 2
     assert not api.live_sessions(alice).exists()
 
 
 def test_end_sessions_by_id_returns_the_ids_that_existed(alice):
-    first = login_store(alice)
-    second = login_store(alice)
+    first = saved_session(alice)
+    second = saved_session(alice)
 
     ended = api.end_sessions([second._row_id, first._row_id, 10**12])
 
     assert sorted(ended) == sorted([first._row_id, second._row_id])
-    assert not rows().filter(pk__in=ended).exists()
+    assert not session_rows().filter(pk__in=ended).exists()
 
 
 def test_end_sessions_with_no_ids_runs_no_query(sessions_connection):
@@ -124,20 +113,20 @@ def test_end_sessions_with_no_ids_runs_no_query(sessions_connection):
 
 
 def test_a_store_saving_an_ended_session_gets_update_error(alice):
-    store = login_store(alice)
+    store = saved_session(alice)
     store.load()
     api.end_all_sessions(alice)
 
     store["cart"] = {"bread": 1}
     with pytest.raises(UpdateError):
         store.save()
-    assert not rows().filter(principal=str(alice.pk)).exists()
+    assert not session_rows().filter(principal=str(alice.pk)).exists()
 
 
 def test_is_current_matches_the_hash_of_the_cookie_key(alice):
-    current = login_store(alice)
-    other = login_store(alice)
-    row = rows().get(pk=current._row_id)
+    current = saved_session(alice)
+    other = saved_session(alice)
+    row = session_rows().get(pk=current._row_id)
 
     assert api.is_current(row, current.session_key)
     assert not api.is_current(row, other.session_key)
@@ -195,7 +184,7 @@ def test_password_change_leaves_rows_alone_by_default(boss):
 
 
 def test_other_saves_of_the_user_end_nothing(alice):
-    login_store(alice)
+    saved_session(alice)
     alice.first_name = "Alice"
     with override_settings(
         DBSESSIONS={

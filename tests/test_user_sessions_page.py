@@ -7,20 +7,15 @@ from django.urls import reverse
 
 from dbsessions import api
 from dbsessions.backends.db import SessionStore
-from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
-from dbsessions.models import Session
 from dbsessions.views import session_token
+from tests.utils import session_rows
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 PAGE = "dbsessions:user_sessions"
 END = "dbsessions:end_session"
 END_OTHERS = "dbsessions:end_other_sessions"
-
-
-def rows():
-    return Session.objects.using(app_settings.DATABASE)
 
 
 def cookie(client: Client) -> str:
@@ -53,7 +48,7 @@ def test_page_needs_login(client):
 def test_page_lists_own_sessions_with_this_device_first(alice, mallory):
     laptop, phone = logged_in(alice), logged_in(alice)
     logged_in(mallory)
-    rows().filter(key_hash=hash_key(cookie(laptop))).update(
+    session_rows().filter(key_hash=hash_key(cookie(laptop))).update(
         client_ip="192.0.2.7", user_agent="Firefox on Linux"
     )
 
@@ -76,50 +71,50 @@ def test_page_lists_own_sessions_with_this_device_first(alice, mallory):
 
 def test_ending_another_of_my_sessions_logs_it_out(alice):
     laptop, phone = logged_in(alice), logged_in(alice)
-    laptop_row = rows().get(key_hash=hash_key(cookie(laptop)))
+    laptop_row = session_rows().get(key_hash=hash_key(cookie(laptop)))
 
     response = phone.post(reverse(END), {"session": session_token(alice, laptop_row)})
 
     assert response.status_code == 302
     assert response.url == reverse(PAGE)
-    assert not rows().filter(pk=laptop_row.pk).exists()
+    assert not session_rows().filter(pk=laptop_row.pk).exists()
     assert laptop.get(reverse("home")).context["user"].is_anonymous
     assert phone.get(reverse("home")).context["user"] == alice
 
 
 def test_another_users_identifier_is_refused(alice, mallory):
     victim = logged_in(alice)
-    victim_row = rows().get(key_hash=hash_key(cookie(victim)))
+    victim_row = session_rows().get(key_hash=hash_key(cookie(victim)))
     attacker = logged_in(mallory)
     # Tokens issued to alice, or forged for mallory with alice's session id, both fail.
     for token in (session_token(alice, victim_row), f"{victim_row.pk}:forged", str(victim_row.pk)):
         response = attacker.post(reverse(END), {"session": token})
         assert response.status_code == 404
 
-    assert rows().filter(pk=victim_row.pk).exists()
+    assert session_rows().filter(pk=victim_row.pk).exists()
     assert victim.get(reverse("home")).context["user"] == alice
 
 
 def test_a_validly_signed_id_of_someone_elses_session_is_refused(alice, mallory):
     victim = logged_in(alice)
-    victim_row = rows().get(key_hash=hash_key(cookie(victim)))
+    victim_row = session_rows().get(key_hash=hash_key(cookie(victim)))
     attacker = logged_in(mallory)
 
     # Even a token signed for mallory fails, because the session is not hers.
     response = attacker.post(reverse(END), {"session": session_token(mallory, victim_row)})
 
     assert response.status_code == 404
-    assert rows().filter(pk=victim_row.pk).exists()
+    assert session_rows().filter(pk=victim_row.pk).exists()
 
 
 def test_ending_the_current_session_logs_out(alice):
     client = logged_in(alice)
-    row = rows().get(key_hash=hash_key(cookie(client)))
+    row = session_rows().get(key_hash=hash_key(cookie(client)))
 
     response = client.post(reverse(END), {"session": session_token(alice, row)})
 
     assert response.status_code == 302
-    assert not rows().filter(pk=row.pk).exists()
+    assert not session_rows().filter(pk=row.pk).exists()
     assert client.get(reverse("home")).context["user"].is_anonymous
 
 
@@ -142,24 +137,24 @@ def test_log_out_everywhere_else(alice, mallory):
 def test_ending_needs_post_and_csrf(alice, name):
     client = logged_in(alice, enforce_csrf_checks=True)
     other = logged_in(alice)
-    row = rows().get(key_hash=hash_key(cookie(other)))
+    row = session_rows().get(key_hash=hash_key(cookie(other)))
 
     assert client.get(reverse(name)).status_code == 405
     response = client.post(reverse(name), {"session": session_token(alice, row)})
 
     assert response.status_code == 403
-    assert rows().filter(pk=row.pk).exists()
+    assert session_rows().filter(pk=row.pk).exists()
 
 
 def test_anonymous_post_is_sent_to_login(alice):
     row_client = logged_in(alice)
-    row = rows().get(key_hash=hash_key(cookie(row_client)))
+    row = session_rows().get(key_hash=hash_key(cookie(row_client)))
 
     response = Client().post(reverse(END), {"session": session_token(alice, row)})
 
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
-    assert rows().filter(pk=row.pk).exists()
+    assert session_rows().filter(pk=row.pk).exists()
 
 
 def test_nav_links_to_the_page_when_logged_in(alice, client):

@@ -1,9 +1,29 @@
 """Helpers shared by the test modules."""
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.test import override_settings
+
+from dbsessions.backends.db import SessionStore
+from dbsessions.conf import app_settings
+from dbsessions.models import Session
 
 
 def override_dbsessions(**values) -> override_settings:
     """Override some DBSESSIONS keys, keeping the others (such as DATABASE) as configured."""
     return override_settings(DBSESSIONS={**getattr(settings, "DBSESSIONS", {}), **values})
+
+
+def saved_session(user=None, **data) -> SessionStore:
+    """A saved session holding ``data``, owned by ``user`` as a login would leave it."""
+    store = SessionStore()
+    if user is not None:
+        store["_auth_user_id"] = str(user.pk)
+    store.update(data)
+    store.save()
+    return store
+
+
+def session_rows() -> QuerySet[Session]:
+    """The session rows, on whichever database holds them."""
+    return Session.objects.using(app_settings.DATABASE)
