@@ -13,6 +13,8 @@ Chosen by the environment, like the demo's settings but on databases of their ow
 import os
 from pathlib import Path
 
+from testproject.databases import connection_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("BENCH_DB", "sqlite")
 DB_NAME = os.environ.get("BENCH_DB_NAME", "bench_dbsessions")
@@ -35,44 +37,6 @@ TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def _database() -> dict:
-    env = os.environ.get
-    if VENDOR == "postgresql":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": DB_NAME,
-            "HOST": env("PGHOST", "127.0.0.1"),
-            "PORT": env("PGPORT", "5432"),
-            "USER": env("PGUSER", "postgres"),
-            "PASSWORD": env("PGPASSWORD", ""),
-        }
-    if VENDOR == "mysql":
-        options = {"charset": "utf8mb4"}
-        if env("MYSQL_UNIX_SOCKET"):
-            options["unix_socket"] = env("MYSQL_UNIX_SOCKET")
-        return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": DB_NAME,
-            "HOST": env("MYSQL_HOST", "127.0.0.1"),
-            "PORT": env("MYSQL_PORT", "3306"),
-            "USER": env("MYSQL_USER", "root"),
-            "PASSWORD": env("MYSQL_PASSWORD", ""),
-            "OPTIONS": options,
-        }
-    if VENDOR == "sqlite":
-        # A file with WAL, as the demo runs: commits cost the disk flush they cost.
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": WORKDIR / f"{DB_NAME}.sqlite3",
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL;",
-                "timeout": 20,
-            },
-        }
-    raise ValueError(f"BENCH_DB must be sqlite, postgresql or mysql, not {VENDOR!r}")
-
-
 # Persistent connections, as production sites run: a new PostgreSQL connection per request
 # costs more than any session engine and would hide the differences being measured.
-DATABASES = {"default": {**_database(), "CONN_MAX_AGE": 300}}
+DATABASES = {"default": {**connection_settings(VENDOR, DB_NAME, WORKDIR), "CONN_MAX_AGE": 300}}

@@ -13,6 +13,8 @@ The database comes from the environment:
 import os
 from pathlib import Path
 
+from testproject.databases import connection_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
 SEPARATE_SESSIONS_DB = os.environ.get("DBSESSIONS_SEPARATE_DB", "") not in ("", "0")
@@ -64,7 +66,7 @@ TEST_DB_SUFFIX = os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
 
 
 def _database(name: str) -> dict:
-    return {**_connection(name), **_test_settings(name)}
+    return {**connection_settings(VENDOR, name, BASE_DIR), **_test_settings(name)}
 
 
 def _test_settings(name: str) -> dict:
@@ -79,43 +81,6 @@ def _test_settings(name: str) -> dict:
     if VENDOR == "postgresql":
         return {"TEST": {"NAME": f"test_{name}{TEST_DB_SUFFIX}"}}
     return {}
-
-
-def _connection(name: str) -> dict:
-    if VENDOR == "postgresql":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "PASSWORD": os.environ.get("PGPASSWORD", ""),
-        }
-    if VENDOR == "mysql":
-        options = {"charset": "utf8mb4"}
-        if os.environ.get("MYSQL_UNIX_SOCKET"):
-            options["unix_socket"] = os.environ["MYSQL_UNIX_SOCKET"]
-        return {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": name,
-            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("MYSQL_PORT", "3306"),
-            "USER": os.environ.get("MYSQL_USER", "root"),
-            "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
-            "OPTIONS": options,
-        }
-    if VENDOR == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / f"{name}.sqlite3",
-            # WAL and IMMEDIATE transactions let concurrent requests wait instead of failing.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL;",
-                "timeout": 20,
-            },
-        }
-    raise ValueError(f"DBSESSIONS_DB must be sqlite, postgresql or mysql, not {VENDOR!r}")
 
 
 DATABASES = {"default": _database("dbsessions_demo")}

@@ -1,0 +1,50 @@
+"""Connection settings for the databases the demo site, the tests and the benchmarks use.
+
+Servers come from the environment (``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``,
+``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD``, ``MYSQL_UNIX_SOCKET``),
+defaulting to the local servers of the development machines.
+"""
+
+import os
+from pathlib import Path
+
+VENDORS = ("sqlite", "postgresql", "mysql")
+
+
+def connection_settings(vendor: str, name: str, sqlite_dir: Path) -> dict:
+    """A ``DATABASES`` entry for database ``name`` on ``vendor`` (SQLite: a file in ``sqlite_dir``)."""
+    env = os.environ.get
+    if vendor == "postgresql":
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "HOST": env("PGHOST", "127.0.0.1"),
+            "PORT": env("PGPORT", "5432"),
+            "USER": env("PGUSER", "postgres"),
+            "PASSWORD": env("PGPASSWORD", ""),
+        }
+    if vendor == "mysql":
+        options = {"charset": "utf8mb4"}
+        if env("MYSQL_UNIX_SOCKET"):
+            options["unix_socket"] = env("MYSQL_UNIX_SOCKET")
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": name,
+            "HOST": env("MYSQL_HOST", "127.0.0.1"),
+            "PORT": env("MYSQL_PORT", "3306"),
+            "USER": env("MYSQL_USER", "root"),
+            "PASSWORD": env("MYSQL_PASSWORD", ""),
+            "OPTIONS": options,
+        }
+    if vendor == "sqlite":
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": sqlite_dir / f"{name}.sqlite3",
+            # WAL and IMMEDIATE transactions let concurrent requests wait instead of failing.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "timeout": 20,
+            },
+        }
+    raise ValueError(f"The database vendor must be one of {', '.join(VENDORS)}, not {vendor!r}.")
