@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from dbsessions.backends.lazy import Pending, SessionData
+from dbsessions.backends.lazy import PENDING, SessionData
 from dbsessions.backends.sql import Dialect, chunks, dialect_for, upsert_batches
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key, is_plausible_key
@@ -74,18 +74,21 @@ class SessionStore(SessionBase):
         """Serialize every value; values never decoded keep the bytes they were loaded as."""
         dumps = self.serializer().dumps
         limit = app_settings.MAX_VALUE_SIZE
-        pairs = data.raw_items() if isinstance(data, SessionData) else data.items()
+        if isinstance(data, SessionData):
+            raw_values, pairs = data.raw_values, data.raw_items()
+        else:
+            raw_values, pairs = {}, data.items()
         encoded = {}
         for name, value in pairs:
+            if value is PENDING:  # loaded, never read: unchanged, and its name was checked
+                encoded[name] = raw_values[name]
+                continue
             name = str(name)
             if len(name) > MAX_NAME_LENGTH:
                 raise ValueError(
                     f"Session attribute names are limited to {MAX_NAME_LENGTH} characters; "
                     f"{name[:40]!r}... has {len(name)}."
                 )
-            if isinstance(value, Pending):
-                encoded[name] = value.raw
-                continue
             encoded[name] = raw = dumps(value)
             if limit is not None and len(raw) > limit:
                 raise ValueError(
@@ -110,8 +113,13 @@ class SessionStore(SessionBase):
             return {}
         self._row_id = rows[0][0]
         # A session without attributes comes back as one LEFT JOIN row with a NULL name.
-        stored = {name: _as_bytes(value) for _, name, value in rows if name is not None}
-        self._stored = dict(stored)
+        if rows[0][1] is None:
+            stored = {}
+        elif isinstance(rows[0][2], bytes):  # every driver but Oracle's
+            stored = {name: value for _, name, value in rows}
+        else:
+            stored = {name: _as_bytes(value) for _, name, value in rows}
+        self._stored = stored
         # An undecodable value is dropped from the data but stays in ``_stored``, so the
         # next save deletes its row.
         return SessionData(stored, self.serializer().loads, label=self._row_id)
@@ -244,8 +252,11 @@ class SessionStore(SessionBase):
         if app_settings.WRITE_CONTENTS == "all":
             changed = list(encoded.items())
         else:
-            changed = [(n, v) for n, v in encoded.items() if stored.get(n) != v]
-        removed = [name for name in stored if name not in encoded]
+            # An unread value is the very bytes object it was loaded as: "is" settles it.
+            changed = [
+                (n, v) for n, v in encoded.items() if (old := stored.get(n)) is not v and old != v
+            ]
+        removed = list(stored.keys() - encoded.keys())
         return changed, removed
 
     def _write(

@@ -13,17 +13,20 @@ from typing import Any
 logger = logging.getLogger("dbsessions")
 
 
-class Pending:
-    """An attribute value still in its serialized form."""
+class _Pending:
+    """Marks a value still in its serialized form (one shared instance: ``PENDING``)."""
 
-    __slots__ = ("raw",)
+    __slots__ = ()
 
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
+    def __repr__(self) -> str:
+        return "<pending>"
+
+
+PENDING = _Pending()
 
 
 class SessionData(dict):
-    """A dict whose values are decoded from ``Pending`` on the way out.
+    """A dict whose ``PENDING`` values are decoded from ``raw_values`` on the way out.
 
     Every method that hands out values decodes them first; ``__iter__`` is overridden so that
     ``dict(data)`` and ``{**data}`` go through ``__getitem__`` instead of copying the raw slots.
@@ -31,15 +34,17 @@ class SessionData(dict):
     """
 
     def __init__(self, raw_values: dict[str, bytes], loads: Callable[[bytes], Any], label: Any):
-        super().__init__((name, Pending(raw)) for name, raw in raw_values.items())
+        super().__init__(dict.fromkeys(raw_values, PENDING))
+        #: The serialized values as loaded; never changed, so it may be shared.
+        self.raw_values = raw_values
         self._loads = loads
         self._label = label
 
     def _decoded(self, name: str, value: Any) -> Any:
-        if not isinstance(value, Pending):
+        if value is not PENDING:
             return value
         try:
-            decoded = self._loads(value.raw)
+            decoded = self._loads(self.raw_values[name])
         except Exception as exc:
             logger.warning(
                 "Dropped attribute %r of session %s: its stored value cannot be decoded (%s).",
@@ -126,5 +131,5 @@ class SessionData(dict):
         return (dict, (self.copy(),))
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
-        """(name, value) pairs without decoding; undecoded values come as ``Pending``."""
+        """(name, value) pairs without decoding; undecoded values come as ``PENDING``."""
         return iter(dict.items(self))
