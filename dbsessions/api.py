@@ -94,8 +94,8 @@ def _delete_rows(using: str, ids: Sequence[int]) -> None:
     dialect = dialect_for(connection)
     with connection.cursor() as cursor:
         for batch in chunks(ids):
-            cursor.execute(dialect.delete_attributes_of_sessions_sql(len(batch)), list(batch))
-            cursor.execute(dialect.delete_sessions_sql(len(batch)), list(batch))
+            cursor.execute(dialect.delete_attributes_of_sessions_sql(batch))
+            cursor.execute(dialect.delete_sessions_sql(batch))
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="dbsessions-password")

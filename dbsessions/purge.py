@@ -82,9 +82,11 @@ def purge_batch(
 def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) -> tuple[int, int]:
     """Delete the attributes of sessions ``ids``, then the sessions; return both counts."""
     if connection.vendor != "mysql":
-        cursor.execute(purge_sql.delete_attributes_sql(dialect, ids))
+        cursor.execute(dialect.delete_attributes_of_sessions_sql(ids))
         attributes = cursor.rowcount
-        cursor.execute(purge_sql.delete_sessions_sql(dialect, ids))
+        # By primary key only: the batch holds these rows' locks (on SQLite, the database's
+        # write lock), so they are still expired.
+        cursor.execute(dialect.delete_sessions_sql(ids))
         return cursor.rowcount, attributes
     cursor.execute(purge_sql.attribute_ids_sql(dialect, ids))
     attribute_ids = [row[0] for row in cursor.fetchall()]

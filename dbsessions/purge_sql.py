@@ -2,8 +2,8 @@
 
 A batch takes expired sessions only while it can lock them (``SKIP LOCKED`` where the vendor
 has it, so a request that is extending one of them is never waited for nor harmed), deletes
-their attributes and then the sessions that are still expired. The ids travel as integer
-literals: they come from the database itself, and no vendor's parameter limit applies.
+their attributes and then those sessions. The ids travel as integer literals (``id_list``):
+they come from the database itself, and no vendor's parameter limit applies.
 """
 
 import json
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from dbsessions.backends.sql import Dialect
+from dbsessions.backends.sql import Dialect, id_list
 
 #: Seconds to pause between batches (batch sizes are in ``purge_pace``). A request waiting for
 #: SQLite's write lock polls for it at growing intervals (up to 25 ms in its first 130 ms); a
@@ -29,10 +29,6 @@ def default_pause(connection: BaseDatabaseWrapper) -> float:
     return PAUSES.get(connection.vendor, 0.0)
 
 
-def id_list(ids: Sequence[int]) -> str:
-    return ", ".join(str(int(i)) for i in ids)
-
-
 def id_json(ids: Sequence[int]) -> str:
     return json.dumps([int(i) for i in ids])
 
@@ -40,16 +36,6 @@ def id_json(ids: Sequence[int]) -> str:
 def attribute_ids_sql(dialect: Dialect, ids: Sequence[int]) -> str:
     q = dialect.q
     return f"SELECT {q('id')} FROM {dialect.a} WHERE {q('session_id')} IN ({id_list(ids)})"
-
-
-def delete_attributes_sql(dialect: Dialect, ids: Sequence[int]) -> str:
-    return f"DELETE FROM {dialect.a} WHERE {dialect.q('session_id')} IN ({id_list(ids)})"
-
-
-def delete_sessions_sql(dialect: Dialect, ids: Sequence[int]) -> str:
-    """By primary key only: the batch holds these rows' locks (on SQLite, the database's write
-    lock), so they are still expired."""
-    return f"DELETE FROM {dialect.s} WHERE {dialect.q('id')} IN ({id_list(ids)})"
 
 
 def mysql_delete_by_id_sql(table: str) -> str:

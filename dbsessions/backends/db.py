@@ -165,7 +165,7 @@ class SessionStore(SessionBase):
                 *self._key_params(self.session_key),
             ]
             self._update_session(touch_params, encoded)
-        self._stored = dict(encoded)
+        self._stored = encoded
 
     def _insert_session(
         self, now: Any, expires_at: Any, principal: str | None, encoded: dict[str, bytes]

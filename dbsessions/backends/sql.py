@@ -144,12 +144,6 @@ class Dialect:
         """One statement that inserts or overwrites ``count`` (session, name, value) rows."""
         raise NotImplementedError
 
-    def values_params(self, rows: Sequence[tuple[str, object]]) -> list:
-        params: list = []
-        for name, value in rows:
-            params.extend((name, value))
-        return params
-
     def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
         params: list = []
         for name, value in rows:
@@ -169,19 +163,26 @@ class Dialect:
             f"ORDER BY {q('expires_at')} LIMIT {int(limit)}{suffix}"
         )
 
-    @cache
-    def delete_attributes_of_sessions_sql(self, count: int) -> str:
-        marks = ", ".join(["%s"] * count)
-        return f"DELETE FROM {self.a} WHERE {self.q('session_id')} IN ({marks})"
+    # Session ids come from the database itself, so they travel as integer literals: no
+    # vendor's parameter limit applies (Oracle still allows 1,000 items in an IN list).
 
-    @cache
-    def delete_sessions_sql(self, count: int) -> str:
-        marks = ", ".join(["%s"] * count)
-        return f"DELETE FROM {self.s} WHERE {self.q('id')} IN ({marks})"
+    def delete_attributes_of_sessions_sql(self, ids: Sequence[int]) -> str:
+        return f"DELETE FROM {self.a} WHERE {self.q('session_id')} IN ({id_list(ids)})"
+
+    def delete_sessions_sql(self, ids: Sequence[int]) -> str:
+        return f"DELETE FROM {self.s} WHERE {self.q('id')} IN ({id_list(ids)})"
 
 
 class _OnConflictUpsert(Dialect):
     has_upsert = True
+
+    @cached_property
+    def on_conflict(self) -> str:
+        q = self.q
+        return (
+            f"ON CONFLICT ({q('session_id')}, {q('name')}) "
+            f"DO UPDATE SET {q('value')} = excluded.{q('value')}"
+        )
 
     @cache
     def upsert_sql(self, count: int) -> str:
@@ -189,8 +190,7 @@ class _OnConflictUpsert(Dialect):
         rows = ", ".join(["(%s, %s, %s)"] * count)
         return (
             f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"VALUES {rows} ON CONFLICT ({q('session_id')}, {q('name')}) "
-            f"DO UPDATE SET {q('value')} = excluded.{q('value')}"
+            f"VALUES {rows} {self.on_conflict}"
         )
 
 
@@ -211,9 +211,15 @@ class PostgreSQLDialect(_OnConflictUpsert):
             f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {q('id')}) "
             f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
             f"SELECT touched.{q('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
-            f"v (name, value) ON CONFLICT ({q('session_id')}, {q('name')}) "
-            f"DO UPDATE SET {q('value')} = excluded.{q('value')}"
+            f"v (name, value) {self.on_conflict}"
         )
+
+    def values_params(self, rows: Sequence[tuple[str, object]]) -> list:
+        """Parameters of the ``VALUES`` list of ``touch_and_upsert_sql``."""
+        params: list = []
+        for name, value in rows:
+            params.extend((name, value))
+        return params
 
 
 class SQLiteDialect(_OnConflictUpsert):
@@ -370,6 +376,11 @@ def dialect_for(connection: Any) -> Dialect:
             )
         dialect = _cache[key] = cls(*tables, **options)
     return dialect
+
+
+def id_list(ids: Sequence[int]) -> str:
+    """Integer ids as SQL literals, for an ``IN (...)`` list."""
+    return ", ".join(str(int(i)) for i in ids)
 
 
 def chunks(items: Sequence, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequence]:
