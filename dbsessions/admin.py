@@ -127,7 +127,10 @@ class SessionAdmin(admin.ModelAdmin):
     date_hierarchy = "last_access"
     ordering = ("-last_access", "-id")
     search_fields = ("principal",)  # shows the search box; get_search_results does the work
-    search_help_text = "Owner's username or email, a session key from a cookie, or a session id."
+    search_help_text = (
+        "Owner's username or email, or a session id. To find the session of a cookie's key, "
+        "use the key form above: it posts the key, which keeps it out of URLs and logs."
+    )
     fields = (
         "short_id",
         "owner_link",
@@ -281,7 +284,10 @@ class SessionAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def _key_search_redirect(self, request: HttpRequest) -> HttpResponse | None:
-        """Swap a pasted session key in the search for its session's id.
+        """Swap a session key pasted into the search box for its session's id.
+
+        The key form (``find_by_key_view``) keeps keys out of URLs; this catches a key that
+        went into the search box anyway.
 
         The search box, pagination and filter links echo the search term; a key must never
         appear on a page, so a matching key is replaced by the opaque id before anything
@@ -387,15 +393,47 @@ class SessionAdmin(admin.ModelAdmin):
         return len(ended)
 
     def get_urls(self) -> list:
-        view = self.admin_site.admin_view(require_POST(self.end_user_sessions_view))
+        def post_only(view: Any) -> Any:
+            return self.admin_site.admin_view(require_POST(view))
+
         return [
             path(
                 "end-user-sessions/<str:principal>/",
-                view,
+                post_only(self.end_user_sessions_view),
                 name="dbsessions_session_end_user_sessions",
+            ),
+            path(
+                "find-by-key/",
+                post_only(self.find_by_key_view),
+                name="dbsessions_session_find_by_key",
             ),
             *super().get_urls(),
         ]
+
+    def find_by_key_view(self, request: HttpRequest) -> HttpResponse:
+        """Show the session of a key pasted from a cookie, listed by its id.
+
+        The key arrives in a POST body, so it never appears in a URL, a browser's history or
+        a server's access log; only its hash is looked up.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = reverse(
+            "admin:dbsessions_session_changelist", current_app=self.admin_site.name
+        )
+        key = request.POST.get("key", "").strip()
+        session_id = None
+        if is_plausible_key(key):
+            session_id = (
+                Session.objects.using(app_settings.DATABASE)
+                .filter(key_hash=hash_key(key))
+                .values_list("pk", flat=True)
+                .first()
+            )
+        if session_id is None:
+            messages.warning(request, "No session has that key.")
+            return HttpResponseRedirect(changelist)
+        return HttpResponseRedirect(f"{changelist}?{SEARCH_VAR}=%23{session_id}")
 
     def end_user_sessions_view(self, request: HttpRequest, principal: str) -> HttpResponse:
         """End every session of one user (all app names): the button on the user's page."""

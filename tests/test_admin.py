@@ -164,6 +164,52 @@ def test_search_by_pasted_session_key_and_by_id(admin_client):
     assert wanted.session_key not in by_id.content.decode()
 
 
+FIND_BY_KEY = "admin:dbsessions_session_find_by_key"
+
+
+def test_key_form_posts_the_key_and_lists_its_session_by_id(django_user_model, viewer):
+    wanted = saved_session(visits=1)
+    saved_session(visits=2)
+    client = client_for(viewer, enforce_csrf_checks=True)
+    page = client.get(reverse(CHANGELIST))
+    form = page.content.decode()
+    assert f'action="{reverse(FIND_BY_KEY)}"' in form and 'method="post"' in form
+
+    found = client.post(
+        reverse(FIND_BY_KEY),
+        {"key": f" {wanted.session_key} ", "csrfmiddlewaretoken": page.context["csrf_token"]},
+    )
+
+    assert found.status_code == 302
+    assert found.url == f"{reverse(CHANGELIST)}?q=%23{wanted._row_id}"
+    listed = client.get(found.url)
+    assert changelist_ids(listed) == [wanted._row_id]
+    assert wanted.session_key not in listed.content.decode()
+
+
+def test_key_form_with_an_unknown_key_says_so(admin_client):
+    saved_session(visits=1)
+
+    response = admin_client.post(reverse(FIND_BY_KEY), {"key": "x" * 32}, follow=True)
+
+    assert response.redirect_chain == [(reverse(CHANGELIST), 302)]
+    assert "No session has that key." in [str(m) for m in response.context["messages"]]
+
+
+def test_key_form_refuses_get_missing_csrf_and_missing_permission(django_user_model, viewer):
+    wanted = saved_session(visits=1)
+    nobody = staff(django_user_model, "nobody")
+
+    assert (
+        client_for(viewer).get(reverse(FIND_BY_KEY), {"key": wanted.session_key}).status_code
+        == 405
+    )
+    no_token = client_for(viewer, enforce_csrf_checks=True)
+    assert no_token.post(reverse(FIND_BY_KEY), {"key": wanted.session_key}).status_code == 403
+    denied = client_for(nobody).post(reverse(FIND_BY_KEY), {"key": wanted.session_key})
+    assert denied.status_code == 403
+
+
 def test_search_matching_nothing_lists_nothing(admin_client, alice):
     saved_session(alice)
 

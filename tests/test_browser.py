@@ -172,3 +172,27 @@ def test_user_logs_out_everywhere_else(browser, live_server, carol):
 
     assert [logged_in_as(page, base) for page in others] == [None, None]
     assert logged_in_as(here, base) == "carol"
+
+
+def test_admin_finds_a_session_by_its_cookie_key_without_putting_it_in_a_url(
+    browser, live_server, carol, boss
+):
+    base = live_server.url
+    laptop = log_in(browser, base, "carol")
+    key = next(
+        c["value"] for c in laptop.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME
+    )
+    admin = log_in(browser, base, "boss", "/admin/login/?next=/admin/", width=1500)
+    urls: list[str] = []
+    admin.on("request", lambda request: urls.append(request.url))
+    admin.goto(f"{base}/admin/dbsessions/session/")
+
+    admin.fill("#dbsessions-find-key", key)
+    admin.click(".dbsessions-find-key [type=submit]")
+    admin.wait_for_load_state()
+
+    assert admin.url.endswith(f"?q=%23{session_row(laptop).pk}")
+    assert admin.locator("#result_list tbody tr").count() == 1
+    assert "carol" in admin.locator("#result_list").inner_text()
+    assert not [url for url in urls if key in url]
+    assert key not in admin.content()
