@@ -6,6 +6,10 @@ purge and Django's ``clearsessions`` (one DELETE), each while a writer thread ke
 live session of the same engine, and report rows per second and the writer's longest save.
 Each database runs in its own process on its own ``bench_purge`` database, created and
 dropped here. Results go to stdout and, with ``--output``, to a JSON file.
+
+Each run also times the same expired rows deleted by two unbatched DELETEs in one transaction,
+with no writer: no batching of those deletions can beat that rate (it would block requests
+for the whole purge), so it shows how far a purge can go on the database at all.
 """
 
 import argparse
@@ -41,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         help="experiment: drop the attributes' foreign key first (what db_constraint=False "
         "would give; not on SQLite)",
     )
+    parser.add_argument("--db-name", default="bench_purge", help="database to create and drop")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--vendor", help=argparse.SUPPRESS)  # the per-database child process
     args = parser.parse_args(argv)
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **os.environ,
             "BENCH_DB": vendor,
-            "BENCH_DB_NAME": "bench_purge",
+            "BENCH_DB_NAME": args.db_name,
             "DJANGO_SETTINGS_MODULE": "bench.settings",
         }
         command = [sys.executable, "-m", "bench.purge", "--vendor", vendor]
@@ -81,7 +86,8 @@ def format_row(vendor: str, r: dict) -> str:
         f"({ours['rows_per_s']:,.0f} rows/s), longest save {ours['max_stall_ms']:.0f} ms "
         f"({ours['slow_saves']} of {ours['writer_saves']} over 100 ms) | "
         f"clearsessions {django['sessions_per_s']:>9,.0f} sessions/s, "
-        f"longest save {django['max_stall_ms']:.0f} ms"
+        f"longest save {django['max_stall_ms']:.0f} ms | "
+        f"unbatched DELETEs {r['unbatched']['sessions_per_s']:,.0f} sessions/s"
     )
 
 
@@ -106,6 +112,10 @@ def run_vendor(
         analyze(vendor)
         ours = measure(lambda: purge_ours(batch_size), our_writer())
         django_result = measure(purge_django, django_writer())
+        empty_dbsessions()
+        fill_dbsessions(expired, live)
+        analyze(vendor)
+        unbatched = time_unbatched(vendor)
         return {
             "server": dbsetup.server_version(vendor),
             "expired": expired,
@@ -114,6 +124,7 @@ def run_vendor(
             "foreign_key": not drop_fk,
             "purge_sessions": ours,
             "clearsessions": django_result,
+            "unbatched": unbatched,
         }
     finally:
         dbsetup.drop(vendor)
@@ -185,9 +196,11 @@ def fill_dbsessions(expired: int, live: int) -> None:
 
 
 def fill_django(expired: int, live: int) -> None:
+    from django.contrib.sessions.backends.base import VALID_KEY_CHARS
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django.utils import timezone
+    from django.utils.crypto import get_random_string
 
     ops = connection.ops
     now = timezone.now()
@@ -196,11 +209,63 @@ def fill_django(expired: int, live: int) -> None:
     data = SessionStore().encode({f"attr{n}": "x" * 40 for n in range(ATTRIBUTES)})
     flags = _expiries(expired, live)
     for start in range(0, len(flags), 50_000):
+        # Random keys as Django makes them: its primary-key index is then as scattered as
+        # a real one (sequential keys made its DELETE about twice as fast on SQLite).
         rows = [
-            (f"bench{i:035d}", data, future if flags[i] else past)
+            (get_random_string(32, VALID_KEY_CHARS), data, future if flags[i] else past)
             for i in range(start, min(start + 50_000, len(flags)))
         ]
         _insert_rows("django_session", ["session_key", "session_data", "expire_date"], rows)
+
+
+def empty_dbsessions() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM dbsessions_attribute")
+        cursor.execute("DELETE FROM dbsessions_session")
+
+
+def time_unbatched(vendor: str) -> dict:
+    """Delete every expired session's attributes, then the sessions, in one transaction.
+
+    The purge's ceiling on this database: the same rows and indexes, none of a batch's
+    per-statement or per-commit costs, and no pause for requests. SQLite's foreign-key checks
+    are off, as in the purge.
+    """
+    from contextlib import nullcontext
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    params = ["default", connection.ops.adapt_datetimefield_value(timezone.now())]
+    expired = "app_name = %s AND expires_at < %s"
+    if vendor == "mysql":
+        # MariaDB before 11.1 cannot semi-join a single-table DELETE's subquery.
+        attributes_sql = (
+            "DELETE a FROM dbsessions_session s JOIN dbsessions_attribute a "
+            "ON a.session_id = s.id WHERE s.app_name = %s AND s.expires_at < %s"
+        )
+    else:
+        attributes_sql = (
+            "DELETE FROM dbsessions_attribute WHERE session_id IN "
+            f"(SELECT id FROM dbsessions_session WHERE {expired})"
+        )
+    checks_off = connection.constraint_checks_disabled() if vendor == "sqlite" else nullcontext()
+    started = time.perf_counter()
+    with checks_off, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(attributes_sql, params)
+        attributes = cursor.rowcount
+        cursor.execute(f"DELETE FROM dbsessions_session WHERE {expired}", params)
+        sessions = cursor.rowcount
+    seconds = time.perf_counter() - started
+    return {
+        "sessions": sessions,
+        "attributes": attributes,
+        "seconds": round(seconds, 3),
+        "sessions_per_s": round(sessions / seconds),
+        "rows_per_s": round((sessions + attributes) / seconds),
+    }
 
 
 def drop_foreign_key(vendor: str) -> None:

@@ -1,0 +1,54 @@
+"""The purge benchmark, run tiny so it cannot rot: what it deletes and reports, no timings.
+
+Runs ``python -m bench.purge`` with a few hundred expired sessions on the database this test
+run uses, on its own database name, and writes its JSON to a temporary directory.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
+EXPIRED = 300
+ATTRIBUTES = 5
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> dict:
+    output = tmp_path_factory.mktemp("bench_purge") / "purge.json"
+    db_name = "bench_purge_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
+    command = [sys.executable, "-m", "bench.purge", "--count", str(EXPIRED)]
+    command += ["--vendors", VENDOR, "--db-name", db_name, "--output", str(output)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "unbatched DELETEs" in done.stdout
+    return json.loads(output.read_text())[VENDOR]
+
+
+def test_describes_the_filled_tables(measured):
+    assert measured["expired"] == EXPIRED
+    assert measured["live"] == EXPIRED // 10
+    assert measured["foreign_key"] is True
+    assert measured["server"]
+
+
+@pytest.mark.parametrize("run", ["purge_sessions", "clearsessions"])
+def test_every_expired_session_goes_while_a_writer_saves(measured, run):
+    result = measured[run]
+    assert result["sessions"] == EXPIRED
+    assert result["writer_saves"] > 0
+    assert result["slow_saves"] <= result["writer_saves"]
+    assert result["max_stall_ms"] > 0
+
+
+def test_purge_and_unbatched_delete_the_same_rows(measured):
+    expected_attributes = EXPIRED * ATTRIBUTES
+    assert measured["purge_sessions"]["attributes"] == expected_attributes
+    assert measured["unbatched"]["sessions"] == EXPIRED
+    assert measured["unbatched"]["attributes"] == expected_attributes
+    assert measured["clearsessions"]["attributes"] == 0  # Django's rows hold everything
