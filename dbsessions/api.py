@@ -20,6 +20,7 @@ from dbsessions.backends.sql import chunks, dialect_for
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
 from dbsessions.models import Session
+from dbsessions.signals import send_on_commit, sessions_ended
 
 
 def principal_of(user: Any) -> str:
@@ -85,6 +86,8 @@ def _end(filters: Q) -> list[int]:
             .values_list("pk", flat=True)
         )
         _delete_rows(using, ids)
+        if ids:
+            send_on_commit(sessions_ended, using, session_ids=ids, source="api")
     return ids
 
 

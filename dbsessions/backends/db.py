@@ -27,6 +27,7 @@ from dbsessions.backends.lazy import PENDING, SessionData
 from dbsessions.backends.sql import Dialect, chunks, dialect_for, upsert_batches
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key, is_plausible_key
+from dbsessions.signals import send_on_commit, session_created, sessions_ended
 
 MAX_NAME_LENGTH = 200
 
@@ -191,6 +192,7 @@ class SessionStore(SessionBase):
         except IntegrityError:
             raise CreateError
         self._row_id = row.pk
+        send_on_commit(session_created, self._using, app_name=row.app_name, session_id=row.pk)
 
     def _update_session(self, touch_params: list, encoded: dict[str, bytes]) -> None:
         """Refresh the session row, then write what changed; UpdateError if it is gone.
@@ -316,6 +318,7 @@ class SessionStore(SessionBase):
             if row is not None:
                 cursor.execute(dialect.delete_all_attributes_sql, [row[0]])
                 cursor.execute(dialect.delete_session_sql, [row[0]])
+                send_on_commit(sessions_ended, self._using, session_ids=[row[0]], source="store")
         if session_key == self.session_key:
             self._row_id = None
             self._stored = {}
