@@ -16,6 +16,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from dbsessions.backends.cached_db import forget as forget_cached
 from dbsessions.backends.sql import chunks, dialect_for
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
@@ -78,15 +79,17 @@ def _end(filters: Q) -> list[int]:
     using = app_settings.DATABASE
     with transaction.atomic(using=using):
         # Locked in id order so that two bulk ends cannot deadlock each other.
-        ids = list(
+        rows = list(
             Session.objects.using(using)
             .select_for_update()
             .filter(filters)
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", "app_name", "key_hash")
         )
+        ids = [pk for pk, _, _ in rows]
         _delete_rows(using, ids)
         if ids:
+            forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
             send_on_commit(sessions_ended, using, session_ids=ids, source="api")
     return ids
 

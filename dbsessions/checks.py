@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from dbsessions.conf import DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
 
@@ -80,6 +80,38 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+CACHED_ENGINE = "dbsessions.backends.cached_db"
+PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
+
+
+@register()
+def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The cached engine needs a cache every process shares, or an end is not seen by all."""
+    if settings.SESSION_ENGINE != CACHED_ENGINE:
+        return []
+    alias = settings.SESSION_CACHE_ALIAS
+    if alias not in settings.CACHES:
+        return [
+            Error(
+                f"SESSION_CACHE_ALIAS is {alias!r}, which is not in CACHES.",
+                hint=f"{CACHED_ENGINE} keeps its snapshots in that cache.",
+                id="dbsessions.E009",
+            )
+        ]
+    backend = settings.CACHES[alias].get("BACKEND", "")
+    if backend in PER_PROCESS_CACHES:
+        return [
+            Warning(
+                f"{CACHED_ENGINE} uses the per-process cache {alias!r} ({backend}).",
+                hint="A session changed or ended by one process stays cached in the others "
+                "until it expires. Use a cache every process shares (Redis, Memcached), or "
+                "run a single process.",
+                id="dbsessions.W001",
+            )
+        ]
+    return []
 
 
 def _router_paths() -> list[str]:

@@ -4,7 +4,7 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from dbsessions.checks import check_settings
+from dbsessions.checks import check_session_cache, check_settings
 
 ROUTER = "dbsessions.routers.SessionRouter"
 
@@ -77,3 +77,26 @@ def test_redact_names_must_be_a_list_of_strings():
 @override_settings(DBSESSIONS={"MAX_VALUE_SIZE": "10MB"})
 def test_max_value_size_must_be_a_number_of_bytes():
     assert ids(check_settings()) == ["dbsessions.E008"]
+
+
+CACHED = "dbsessions.backends.cached_db"
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+REDIS = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}
+
+
+@override_settings(SESSION_ENGINE=CACHED, CACHES={"default": LOCMEM})
+def test_cached_engine_warns_of_a_per_process_cache():
+    assert ids(check_session_cache()) == ["dbsessions.W001"]
+
+
+@override_settings(SESSION_ENGINE=CACHED, CACHES={"default": LOCMEM}, SESSION_CACHE_ALIAS="s")
+def test_cached_engine_needs_its_cache_alias():
+    assert ids(check_session_cache()) == ["dbsessions.E009"]
+
+
+@override_settings(SESSION_ENGINE=CACHED, CACHES={"default": LOCMEM, "s": REDIS})
+def test_cached_engine_with_a_shared_cache_passes():
+    with override_settings(SESSION_CACHE_ALIAS="s"):
+        assert check_session_cache() == []
+    with override_settings(SESSION_ENGINE="dbsessions.backends.db"):
+        assert check_session_cache() == []

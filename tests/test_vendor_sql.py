@@ -29,6 +29,7 @@ def dialect(cls):
 def every_statement(d) -> list[str]:
     statements = [
         d.load_sql,
+        d.load_with_expiry_sql,
         d.exists_sql,
         d.lock_session_sql,
         d.attribute_names_sql,

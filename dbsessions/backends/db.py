@@ -101,18 +101,9 @@ class SessionStore(SessionBase):
     # Reads ------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
-        connection, dialect = self._connection()
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(dialect.load_sql, [*self._key_params(self.session_key), now])
-            rows = cursor.fetchall()
+        rows = self._select_session(with_expiry=False)
         if not rows:
-            # Unknown or expired: start afresh under a new key, as Django's engines do.
-            self._session_key = None
-            self._row_id = None
-            self._stored = {}
-            return {}
-        self._row_id = rows[0][0]
+            return self._start_afresh()
         # A session without attributes comes back as one LEFT JOIN row with a NULL name.
         if rows[0][1] is None:
             stored = {}
@@ -120,10 +111,30 @@ class SessionStore(SessionBase):
             stored = {name: value for _, name, value in rows}
         else:
             stored = {name: _as_bytes(value) for _, name, value in rows}
+        return self._loaded(rows[0][0], stored)
+
+    def _select_session(self, with_expiry: bool) -> list[tuple]:
+        """The session's rows: (id, [expires_at,] name, value), one per attribute."""
+        connection, dialect = self._connection()
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        sql = dialect.load_with_expiry_sql if with_expiry else dialect.load_sql
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*self._key_params(self.session_key), now])
+            return cursor.fetchall()
+
+    def _start_afresh(self) -> dict[str, Any]:
+        """Unknown or expired: start afresh under a new key, as Django's engines do."""
+        self._session_key = None
+        self._row_id = None
+        self._stored = {}
+        return {}
+
+    def _loaded(self, row_id: int, stored: dict[str, bytes]) -> dict[str, Any]:
+        self._row_id = row_id
         self._stored = stored
         # An undecodable value is dropped from the data but stays in ``_stored``, so the
         # next save deletes its row.
-        return SessionData(stored, self.serializer().loads, label=self._row_id)
+        return SessionData(stored, self.serializer().loads, label=row_id)
 
     def exists(self, session_key: str) -> bool:
         if not self._validate_session_key(session_key):

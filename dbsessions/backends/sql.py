@@ -67,6 +67,14 @@ class Dialect:
         )
 
     @cached_property
+    def load_with_expiry_sql(self) -> str:
+        """``load_sql`` with the session's expiry as the second column (for the cache)."""
+        q = self.q
+        return self.load_sql.replace(
+            f"SELECT s.{q('id')}, ", f"SELECT s.{q('id')}, s.{q('expires_at')}, ", 1
+        )
+
+    @cached_property
     def exists_sql(self) -> str:
         q = self.q
         return f"SELECT 1 FROM {self.s} WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"

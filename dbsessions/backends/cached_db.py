@@ -1,0 +1,168 @@
+"""``SESSION_ENGINE = "dbsessions.backends.cached_db"``: the database engine behind a cache.
+
+The database stays the source of truth; the cache (``SESSION_CACHE_ALIAS``) only spares the
+load query. A session has two cache entries, named by a hash of its app name and key hash,
+never by the key:
+
+- its *version*: a random token, removed after every committed change to the session (a
+  save, a key rotation, a delete, an end through ``dbsessions.api``);
+- its *snapshot*: the rows a load read from the database, tagged with the version the load
+  read (or created) before its query.
+
+A load fetches both with one ``get_many``. A snapshot is served only while its tag is the
+current version and the session has not expired; otherwise the database is read. A load that
+raced with a change cannot leave a stale snapshot behind: the change removed the version after
+its commit, and the next load creates a new one that the racing load's tag does not match. A
+save does not refill the snapshot: concurrent saves of one session merge in the database,
+which neither request's copy shows; the next load refills it.
+
+Cache errors never fail a request: loads fall back to the database, and writes that fail are
+logged (an unreachable cache cannot serve a snapshot either).
+"""
+
+import logging
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from hashlib import sha256
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections, transaction
+from django.utils import timezone
+
+from dbsessions.backends import db
+from dbsessions.backends.db import _as_bytes
+
+logger = logging.getLogger("dbsessions.cached_db")
+
+KEY_PREFIX = "dbsessions.cached_db:"
+
+
+def cache_keys(app_name: str, key_hash: str) -> tuple[str, str]:
+    """(snapshot, version) cache keys of a session; safe for memcached whatever the app name."""
+    base = KEY_PREFIX + sha256(f"{app_name}\n{key_hash}".encode()).hexdigest()
+    return base + ":snapshot", base + ":version"
+
+
+def _cache() -> Any:
+    return caches[settings.SESSION_CACHE_ALIAS]
+
+
+def forget(sessions: Iterable[tuple[str, str]], using: str) -> None:
+    """Drop the cache entries of ``(app_name, key_hash)`` sessions once ``using`` commits.
+
+    Does nothing unless the site's ``SESSION_ENGINE`` is this one (or built on it).
+    """
+    if not _engine_in_use():
+        return
+    keys = [key for app_name, key_hash in sessions for key in cache_keys(app_name, key_hash)]
+    if keys:
+        transaction.on_commit(lambda: _delete_many(keys), using=using)
+
+
+def _engine_in_use() -> bool:
+    engine = import_module(settings.SESSION_ENGINE)
+    return issubclass(getattr(engine, "SessionStore", object), SessionStore)
+
+
+def _delete_many(keys: list[str]) -> None:
+    try:
+        _cache().delete_many(keys)
+    except Exception:
+        # The snapshots may outlive the change until their timeout; say so loudly.
+        logger.exception("Could not drop %d session cache entries.", len(keys) // 2)
+
+
+class SessionStore(db.SessionStore):
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._cache = _cache()
+
+    def _cache_keys(self, session_key: str) -> tuple[str, str]:
+        key_hash, app_name = self._key_params(session_key)
+        return cache_keys(app_name, key_hash)
+
+    # Reads ------------------------------------------------------------------------
+
+    def load(self) -> dict[str, Any]:
+        snapshot_key, version_key = self._cache_keys(self.session_key)
+        try:
+            found = self._cache.get_many([snapshot_key, version_key])
+        except Exception:
+            logger.warning("Session cache unreachable; loading from the database.", exc_info=True)
+            return super().load()
+        version = found.get(version_key)
+        snapshot = found.get(snapshot_key)
+        if version is not None and snapshot is not None and snapshot[0] == version:
+            _, row_id, expires_at, stored = snapshot
+            if expires_at > timezone.now():
+                return self._loaded(row_id, stored)
+        if version is None:
+            version = self._new_version(version_key)
+        return self._load_and_snapshot(snapshot_key, version)
+
+    def _new_version(self, version_key: str) -> str | None:
+        """Create the session's version, or read the one a concurrent load just created."""
+        version = secrets.token_hex(16)
+        try:
+            if self._cache.add(version_key, version, settings.SESSION_COOKIE_AGE):
+                return version
+            return self._cache.get(version_key)
+        except Exception:
+            logger.warning("Session cache unreachable; not caching this load.", exc_info=True)
+            return None
+
+    def _load_and_snapshot(self, snapshot_key: str, version: str | None) -> dict[str, Any]:
+        rows = self._select_session(with_expiry=True)
+        if not rows:
+            return self._start_afresh()
+        row_id, expires_at = rows[0][0], self._datetime(rows[0][1])
+        if rows[0][2] is None:
+            stored = {}
+        else:
+            stored = {name: _as_bytes(value) for _, _, name, value in rows}
+        if version is not None:
+            lifetime = int((expires_at - timezone.now()).total_seconds())
+            if lifetime > 0:
+                self._set_snapshot(snapshot_key, (version, row_id, expires_at, stored), lifetime)
+        return self._loaded(row_id, stored)
+
+    def _set_snapshot(self, snapshot_key: str, snapshot: tuple, lifetime: int) -> None:
+        try:
+            self._cache.set(snapshot_key, snapshot, lifetime)
+        except Exception:
+            # Too large for the cache, or the cache is gone: the database still has it.
+            logger.warning("Could not cache a session snapshot.", exc_info=True)
+
+    def _datetime(self, value: Any) -> datetime:
+        """The row's ``expires_at`` as the ORM would return it (SQLite returns text)."""
+        connection = connections[self._using]
+        convert = getattr(connection.ops, "convert_datetimefield_value", None)
+        return value if convert is None else convert(value, None, connection)
+
+    # Writes -----------------------------------------------------------------------
+
+    def save(self, must_create: bool = False) -> None:
+        key = self.session_key
+        super().save(must_create)
+        if key is not None and not must_create:
+            self._forget(key)
+
+    def delete(self, session_key: str | None = None) -> None:
+        key = session_key if session_key is not None else self.session_key
+        super().delete(session_key)
+        if key is not None and self._validate_session_key(key):
+            self._forget(key)
+
+    def cycle_key(self) -> None:
+        old_key = self.session_key
+        super().cycle_key()
+        if old_key is not None and self._validate_session_key(old_key):
+            self._forget(old_key)
+
+    def _forget(self, session_key: str) -> None:
+        keys = list(self._cache_keys(session_key))
+        transaction.on_commit(lambda: _delete_many(keys), using=self._using)

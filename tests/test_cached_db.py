@@ -1,0 +1,213 @@
+"""The cached_db engine: loads served from the cache, and never a snapshot a change outdated.
+
+Transactional tests: the cache entries are dropped when a change commits, so the changes here
+really commit (on every database of the run).
+"""
+
+import os
+import time
+
+import pytest
+from django.core.cache import caches
+from django.db import connections, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from dbsessions import api
+from dbsessions.backends.cached_db import SessionStore
+from dbsessions.backends.db import SessionStore as DatabaseStore
+from dbsessions.conf import app_settings
+from dbsessions.keys import hash_key
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+ENGINE = override_settings(SESSION_ENGINE="dbsessions.backends.cached_db")
+REDIS_URL = os.environ.get("DBSESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def cached_engine():
+    with ENGINE:
+        caches["default"].clear()
+        yield
+
+
+def saved(**data) -> SessionStore:
+    store = SessionStore()
+    store.update(data)
+    store.save()
+    return store
+
+
+def queries_to_load(key: str) -> tuple[dict, int]:
+    """Load the session of ``key`` in a new store: (its data, SQL queries it took)."""
+    with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
+        store = SessionStore(key)
+        data = dict(store.items())
+    return data, len(queries)
+
+
+def test_a_loaded_session_is_then_served_without_a_query():
+    key = saved(cart={"tea": 2}, visits=1).session_key
+
+    assert queries_to_load(key) == ({"cart": {"tea": 2}, "visits": 1}, 1)
+    assert queries_to_load(key) == ({"cart": {"tea": 2}, "visits": 1}, 0)
+
+
+def test_a_save_is_seen_by_the_next_load():
+    key = saved(visits=1).session_key
+    queries_to_load(key)  # cached
+
+    store = SessionStore(key)
+    store["visits"] = 2
+    store.save()
+
+    assert queries_to_load(key) == ({"visits": 2}, 1)
+    assert queries_to_load(key) == ({"visits": 2}, 0)
+
+
+def test_a_load_racing_a_save_never_leaves_a_stale_snapshot():
+    key = saved(visits=1).session_key
+
+    class Racing(SessionStore):
+        def _select_session(self, with_expiry: bool) -> list[tuple]:
+            rows = super()._select_session(with_expiry)  # reads visits=1
+            other = SessionStore(key)
+            other["visits"] = 2
+            other.save()  # commits after that read, before this load caches it
+            return rows
+
+    assert dict(Racing(key).items()) == {"visits": 1}
+
+    assert queries_to_load(key) == ({"visits": 2}, 1)
+
+
+def test_unchanged_values_still_written_only_when_changed():
+    key = saved(a=1, b=2).session_key
+    queries_to_load(key)
+    store = SessionStore(key)
+    store["a"] = 10  # loaded from the snapshot; only "a" changes
+    store.save()
+
+    assert queries_to_load(key) == ({"a": 10, "b": 2}, 1)
+
+
+def test_logout_and_key_rotation_end_the_cached_session():
+    flushed, rotated = saved(user="alice"), saved(user="bob")
+    old_keys = [flushed.session_key, rotated.session_key]
+    for key in old_keys:
+        queries_to_load(key)
+
+    SessionStore(flushed.session_key).flush()
+    rotating = SessionStore(rotated.session_key)
+    rotating.cycle_key()
+
+    for key in old_keys:
+        assert queries_to_load(key) == ({}, 1)
+    assert queries_to_load(rotating.session_key)[0] == {"user": "bob"}
+
+
+def test_ending_sessions_through_the_api_ends_the_cached_ones(django_user_model):
+    alice = django_user_model.objects.create_user("alice")
+    phone = SessionStore()
+    phone["_auth_user_id"] = str(alice.pk)
+    phone.save()
+    queries_to_load(phone.session_key)
+
+    assert api.end_all_sessions(alice) == 1
+
+    assert queries_to_load(phone.session_key) == ({}, 1)
+
+
+def test_a_snapshot_never_outlives_its_session():
+    store = SessionStore()
+    store["visits"] = 1
+    store.set_expiry(2)
+    store.save()
+    data, queries = queries_to_load(store.session_key)
+    assert (data["visits"], queries) == (1, 1)
+
+    time.sleep(2.1)
+
+    assert queries_to_load(store.session_key)[0] == {}
+
+
+def test_cache_entries_are_named_by_neither_key_nor_hash():
+    store = saved(visits=1)
+    queries_to_load(store.session_key)
+
+    names = list(caches["default"]._cache)
+    assert len(names) == 2
+    for secret in (store.session_key, hash_key(store.session_key)):
+        assert not [name for name in names if secret in name]
+    assert not [v for v in caches["default"]._cache.values() if store.session_key.encode() in v]
+
+
+@override_settings(
+    CACHES={
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # Nothing listens on port 1: every cache call fails.
+        "down": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1",
+        },
+    },
+    SESSION_CACHE_ALIAS="down",
+)
+def test_an_unreachable_cache_falls_back_to_the_database(caplog):
+    store = saved(visits=1)
+
+    assert queries_to_load(store.session_key) == ({"visits": 1}, 1)
+    store = SessionStore(store.session_key)
+    store["visits"] = 2
+    store.save()
+    assert queries_to_load(store.session_key) == ({"visits": 2}, 1)
+    store.flush()
+
+    assert "Session cache unreachable" in caplog.text
+    assert "Could not drop 1 session cache entries." in caplog.text
+
+
+def redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.skipif(
+    os.environ.get("CI") != "true" and not redis_reachable(),
+    reason=f"no Redis at {REDIS_URL} (required under CI=true)",
+)
+@override_settings(
+    CACHES={
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    },
+    SESSION_CACHE_ALIAS="redis",
+)
+def test_on_redis_a_hit_takes_no_query_and_an_end_takes_effect():
+    caches["redis"].clear()
+    store = saved(cart={"tea": 2})
+    key = store.session_key
+
+    assert queries_to_load(key) == ({"cart": {"tea": 2}}, 1)
+    assert queries_to_load(key) == ({"cart": {"tea": 2}}, 0)
+    SessionStore(key).flush()
+    assert queries_to_load(key) == ({}, 1)
+
+
+def test_a_save_rolled_back_keeps_the_snapshot_true():
+    key = saved(visits=1).session_key
+    queries_to_load(key)
+
+    with pytest.raises(RuntimeError), transaction.atomic(using=app_settings.DATABASE):
+        store = SessionStore(key)
+        store["visits"] = 2
+        store.save()
+        raise RuntimeError("the view failed")
+
+    assert queries_to_load(key) == ({"visits": 1}, 0)
+    assert dict(DatabaseStore(key).load()) == {"visits": 1}
