@@ -5,7 +5,12 @@ from pathlib import Path
 from bench.engines import ENGINES
 
 OPS = ("create", "read", "save", "save_loaded", "cycle_key")
-COLOURS = {"dbsessions": "#2b7bba", "django_db": "#d95f02", "django_cached_db": "#999999"}
+COLOURS = {
+    "dbsessions": "#2b7bba",
+    "dbsessions_cached": "#8fc1e3",
+    "django_db": "#d95f02",
+    "django_cached_db": "#999999",
+}
 
 
 def _pyplot():

@@ -5,6 +5,7 @@ from typing import Any
 
 ENGINES: dict[str, str] = {
     "dbsessions": "dbsessions.backends.db",
+    "dbsessions_cached": "dbsessions.backends.cached_db",
     "django_db": "django.contrib.sessions.backends.db",
     "django_cached_db": "django.contrib.sessions.backends.cached_db",
 }
