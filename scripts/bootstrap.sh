@@ -88,6 +88,30 @@ find_python() {
     return 1
 }
 
+# Django's own session tests (tests/sessions_tests of its source distribution, which the wheel
+# lacks) for tests/test_django_session_suite.py: fetched from the package index for the venv's
+# Django version and kept in $venv/django-tests/<version>/sessions_tests.
+ensure_django_session_tests() {
+    local venv="$1" version target tmp
+    version="$("$venv/bin/python" -c 'import django; print(django.__version__)')" || return 1
+    target="$venv/django-tests/$version/sessions_tests"
+    [[ -f $target/tests.py ]] && return 0
+    tmp="$(mktemp -d)"
+    log "Fetching Django $version's session tests (its source distribution, tests/sessions_tests)"
+    if "$venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+        --no-binary :all: "django==$version" -d "$tmp" >/dev/null 2>&1 \
+        && mkdir -p "$target" \
+        && tar -xzf "$tmp"/[Dd]jango-*.tar.gz -C "$target" --strip-components=3 \
+            --wildcards '*/tests/sessions_tests/*.py'; then
+        rm -rf "$tmp"
+        return 0
+    fi
+    rm -rf "$tmp" "$target"
+    log "WARNING: could not fetch Django $version's source distribution;" \
+        "tests/test_django_session_suite.py cannot run."
+    return 0
+}
+
 _hash_inputs() {
     {
         cat "$BOOTSTRAP_ROOT/setup.cfg"
@@ -123,6 +147,7 @@ bootstrap_venv() {
         || { [[ -z $extras && -z $django_spec ]] && grep -qxF "$base" "$stamp"; }; }; then
         BOOTSTRAP_VENV="$venv"
         log "$venv is up to date (Python $py_version${django_spec:+, $django_spec})"
+        [[ $extras =~ (^|,)(test|dev)(,|$) ]] && ensure_django_session_tests "$venv"
         return 0
     fi
 
@@ -142,6 +167,8 @@ bootstrap_venv() {
     printf '%s\n' "$key" >>"$stamp"
     BOOTSTRAP_VENV="$venv"
     log "$venv is ready: $("$venv/bin/python" -m django --version | sed 's/^/Django /')"
+    [[ $extras =~ (^|,)(test|dev)(,|$) ]] && ensure_django_session_tests "$venv"
+    return 0
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

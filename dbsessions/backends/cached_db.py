@@ -14,7 +14,8 @@ current version and the session has not expired; otherwise the database is read.
 raced with a change cannot leave a stale snapshot behind: the change removed the version after
 its commit, and the next load creates a new one that the racing load's tag does not match. A
 save does not refill the snapshot: concurrent saves of one session merge in the database,
-which neither request's copy shows; the next load refills it.
+which neither request's copy shows; the next load refills it. Only a new session is cached as
+it is written, since no other request can know its key yet.
 
 Cache errors never fail a request: loads fall back to the database, and writes that fail are
 logged (an unreachable cache cannot serve a snapshot either).
@@ -150,6 +151,30 @@ class SessionStore(db.SessionStore):
         super().save(must_create)
         if key is not None and not must_create:
             self._forget(key)
+
+    def _insert_session(
+        self, now: Any, expires_at: Any, principal: str | None, encoded: dict[str, bytes]
+    ) -> None:
+        """A new session is cached as written: nobody else knows its key yet, so no other
+        request can have changed it in between."""
+        super()._insert_session(now, expires_at, principal, encoded)
+        lifetime = int((expires_at - now).total_seconds())
+        if lifetime <= 0:
+            return
+        snapshot_key, version_key = self._cache_keys(self.session_key)
+        version = secrets.token_hex(16)
+        entries = {
+            version_key: version,
+            snapshot_key: (version, self._row_id, expires_at, dict(encoded)),
+        }
+
+        def cache_it() -> None:
+            try:
+                self._cache.set_many(entries, lifetime)
+            except Exception:
+                logger.warning("Could not cache a new session.", exc_info=True)
+
+        transaction.on_commit(cache_it, using=self._using)
 
     def delete(self, session_key: str | None = None) -> None:
         key = session_key if session_key is not None else self.session_key
