@@ -4,18 +4,18 @@ The database stays the source of truth; the cache (``SESSION_CACHE_ALIAS``) only
 load query. A session has two cache entries, named by a hash of its app name and key hash,
 never by the key:
 
-- its *version*: a random token, removed after every committed change to the session (a
-  save, a key rotation, a delete, an end through ``dbsessions.api``);
+- its *version*: a random token, replaced after every committed save and removed after every
+  other committed change (a key rotation, a delete, an end through ``dbsessions.api``);
 - its *snapshot*: the rows a load read from the database, tagged with the version the load
   read (or created) before its query.
 
 A load fetches both with one ``get_many``. A snapshot is served only while its tag is the
 current version and the session has not expired; otherwise the database is read. A load that
-raced with a change cannot leave a stale snapshot behind: the change removed the version after
-its commit, and the next load creates a new one that the racing load's tag does not match. A
-save does not refill the snapshot: concurrent saves of one session merge in the database,
-which neither request's copy shows; the next load refills it. Only a new session is cached as
-it is written, since no other request can know its key yet.
+raced with a change cannot leave a stale snapshot behind: the change replaced or removed the
+version after its commit, and the racing load's tag matches neither the new version nor one
+created later. A save does not refill the snapshot: concurrent saves of one session merge in
+the database, which neither request's copy shows; the next load refills it. Only a new
+session is cached as it is written, since no other request can know its key yet.
 
 Cache errors never fail a request: loads fall back to the database, and writes that fail are
 logged (an unreachable cache cannot serve a snapshot either).
@@ -74,7 +74,7 @@ def _delete_many(keys: list[str]) -> None:
         _cache().delete_many(keys)
     except Exception:
         # The snapshots may outlive the change until their timeout; say so loudly.
-        logger.exception("Could not drop %d session cache entries.", len(keys) // 2)
+        logger.exception("Could not drop %d session cache entries.", len(keys))
 
 
 class SessionStore(db.SessionStore):
@@ -150,7 +150,22 @@ class SessionStore(db.SessionStore):
         key = self.session_key
         super().save(must_create)
         if key is not None and not must_create:
-            self._forget(key)
+            self._replace_version(key)
+
+    def _replace_version(self, session_key: str) -> None:
+        """After a save: a new version outdates the snapshot, and the next load, finding a
+        version, needs no cache write before its query."""
+        version_key = self._cache_keys(session_key)[1]
+        version, lifetime = secrets.token_hex(16), max(self.get_expiry_age(), 1)
+
+        def replace() -> None:
+            try:
+                self._cache.set(version_key, version, lifetime)
+            except Exception:
+                # Without a new version the old snapshot stays current; drop it instead.
+                _delete_many([version_key])
+
+        transaction.on_commit(replace, using=self._using)
 
     def _insert_session(
         self, now: Any, expires_at: Any, principal: str | None, encoded: dict[str, bytes]
