@@ -218,3 +218,47 @@ def test_a_save_rolled_back_keeps_the_snapshot_true():
 
     assert queries_to_load(key) == ({"visits": 1}, 0)
     assert dict(DatabaseStore(key).load()) == {"visits": 1}
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize(
+    "vendor",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def test_concurrent_loads_and_saves_leave_no_stale_snapshot(vendor):
+    """Threads load (from the cache when they can) and save their own keys; afterwards the
+    cache serves exactly what the database holds."""
+    import threading
+
+    threads, iterations = 6, 15
+    key = saved(shared="start").session_key
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            for iteration in range(iterations):
+                session = SessionStore(key)
+                session[f"count{index}"] = iteration + 1
+                session.save()
+                SessionStore(key).load()  # a reader racing the other threads' saves
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+
+    assert errors == []
+    expected = {"shared": "start", **{f"count{i}": iterations for i in range(threads)}}
+    assert dict(DatabaseStore(key).load()) == expected
+    assert queries_to_load(key)[0] == expected
+    assert queries_to_load(key) == (expected, 0)
