@@ -150,6 +150,13 @@ def test_cache_entries_are_named_by_neither_key_nor_hash():
     assert not [v for v in caches["default"]._cache.values() if store.session_key.encode() in v]
 
 
+def test_forged_cookies_leave_nothing_in_the_cache():
+    for n in range(20):
+        assert queries_to_load(f"forged-cookie-{n:04d}-xxxxxxxxxxxxxxxx") == ({}, 1)
+
+    assert list(caches["default"]._cache) == []
+
+
 @override_settings(
     CACHES={
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

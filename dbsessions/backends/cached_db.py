@@ -101,20 +101,26 @@ class SessionStore(db.SessionStore):
             _, row_id, expires_at, stored = snapshot
             if expires_at > timezone.now():
                 return self._loaded(row_id, stored)
+        created = False
         if version is None:
-            version = self._new_version(version_key)
-        return self._load_and_snapshot(snapshot_key, version)
+            version, created = self._new_version(version_key)
+        data = self._load_and_snapshot(snapshot_key, version)
+        if created and self._row_id is None:
+            # An unknown key (a forged or long-expired cookie) leaves nothing in the cache.
+            _delete_many([version_key])
+        return data
 
-    def _new_version(self, version_key: str) -> str | None:
-        """Create the session's version, or read the one a concurrent load just created."""
+    def _new_version(self, version_key: str) -> tuple[str | None, bool]:
+        """Create the session's version, or read the one a concurrent load just created;
+        also say whether this load created it."""
         version = secrets.token_hex(16)
         try:
             if self._cache.add(version_key, version, settings.SESSION_COOKIE_AGE):
-                return version
-            return self._cache.get(version_key)
+                return version, True
+            return self._cache.get(version_key), False
         except Exception:
             logger.warning("Session cache unreachable; not caching this load.", exc_info=True)
-            return None
+            return None, False
 
     def _load_and_snapshot(self, snapshot_key: str, version: str | None) -> dict[str, Any]:
         rows = self._select_session(with_expiry=True)
