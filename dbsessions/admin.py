@@ -51,6 +51,18 @@ def owners_by_principal(principals: set[str]) -> dict[str, Any]:
     return {str(user.pk): user for user in user_model._default_manager.filter(pk__in=pks)}
 
 
+def session_id_of_key(key: str) -> int | None:
+    """The row id of the session whose key is ``key`` (any app name), or None."""
+    if not is_plausible_key(key):
+        return None
+    return (
+        Session.objects.using(app_settings.DATABASE)
+        .filter(key_hash=hash_key(key))
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def principals_matching(term: str) -> list[str]:
     """Principals of users whose username or email contains ``term``."""
     user_model = get_user_model()
@@ -294,14 +306,7 @@ class SessionAdmin(admin.ModelAdmin):
         is rendered. A key that matches no session is no session's key: it is searched as is.
         """
         term = request.GET.get(SEARCH_VAR, "").strip()
-        if not is_plausible_key(term):
-            return None
-        session_id = (
-            Session.objects.using(app_settings.DATABASE)
-            .filter(key_hash=hash_key(term))
-            .values_list("pk", flat=True)
-            .first()
-        )
+        session_id = session_id_of_key(term)
         if session_id is None:
             return None
         params = request.GET.copy()
@@ -421,15 +426,7 @@ class SessionAdmin(admin.ModelAdmin):
         changelist = reverse(
             "admin:dbsessions_session_changelist", current_app=self.admin_site.name
         )
-        key = request.POST.get("key", "").strip()
-        session_id = None
-        if is_plausible_key(key):
-            session_id = (
-                Session.objects.using(app_settings.DATABASE)
-                .filter(key_hash=hash_key(key))
-                .values_list("pk", flat=True)
-                .first()
-            )
+        session_id = session_id_of_key(request.POST.get("key", "").strip())
         if session_id is None:
             messages.warning(request, "No session has that key.")
             return HttpResponseRedirect(changelist)

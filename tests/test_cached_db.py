@@ -18,6 +18,7 @@ from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
+from tests.utils import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -238,31 +239,17 @@ def test_a_save_rolled_back_keeps_the_snapshot_true():
 def test_concurrent_loads_and_saves_leave_no_stale_snapshot(vendor):
     """Threads load (from the cache when they can) and save their own keys; afterwards the
     cache serves exactly what the database holds."""
-    import threading
-
     threads, iterations = 6, 15
     key = saved(shared="start").session_key
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
     def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            for iteration in range(iterations):
-                session = SessionStore(key)
-                session[f"count{index}"] = iteration + 1
-                session.save()
-                SessionStore(key).load()  # a reader racing the other threads' saves
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for iteration in range(iterations):
+            session = SessionStore(key)
+            session[f"count{index}"] = iteration + 1
+            session.save()
+            SessionStore(key).load()  # a reader racing the other threads' saves
 
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=120)
+    errors = run_threads(worker, threads)
 
     assert errors == []
     expected = {"shared": "start", **{f"count{i}": iterations for i in range(threads)}}

@@ -4,10 +4,10 @@ import threading
 
 import pytest
 from django.contrib.sessions.backends.base import UpdateError
-from django.db import connections
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.models import Attribute, Session
+from tests.utils import run_threads
 
 THREADS = 8
 ITERATIONS = 25
@@ -20,28 +20,6 @@ server_databases = [
     pytest.param("postgresql", marks=pytest.mark.postgresql),
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
-
-
-def run_threads(target, count: int = THREADS) -> list[BaseException]:
-    """Start ``count`` threads together; return what they raised."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as exc:  # collected and asserted on by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 def new_session(**data) -> str:

@@ -1,6 +1,9 @@
 """Helpers shared by the test modules."""
 
+import threading
+
 from django.conf import settings
+from django.db import connections
 from django.db.models import QuerySet
 from django.test import override_settings
 
@@ -27,3 +30,25 @@ def saved_session(user=None, **data) -> SessionStore:
 def session_rows() -> QuerySet[Session]:
     """The session rows, on whichever database holds them."""
     return Session.objects.using(app_settings.DATABASE)
+
+
+def run_threads(target, count: int = 8) -> list[BaseException]:
+    """Start ``count`` threads together; return what they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            target(index)
+        except BaseException as exc:  # collected and asserted on by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
