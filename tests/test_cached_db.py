@@ -151,6 +151,18 @@ def test_cache_entries_are_named_by_neither_key_nor_hash():
     assert not [v for v in caches["default"]._cache.values() if store.session_key.encode() in v]
 
 
+@pytest.mark.parametrize(
+    "entry", [None, "not a snapshot", ("v",), ("v", 1, "tomorrow", {}), ["v", 1, None, {}]]
+)
+def test_a_malformed_snapshot_is_a_miss_not_an_error(entry):
+    store = saved(visits=1)
+    snapshot_key, version_key = store._cache_keys(store.session_key)
+    caches["default"].set_many({version_key: "v", snapshot_key: entry})
+
+    assert queries_to_load(store.session_key) == ({"visits": 1}, 1)
+    assert queries_to_load(store.session_key) == ({"visits": 1}, 0)
+
+
 def test_forged_cookies_leave_nothing_in_the_cache():
     for n in range(20):
         assert queries_to_load(f"forged-cookie-{n:04d}-xxxxxxxxxxxxxxxx") == ({}, 1)

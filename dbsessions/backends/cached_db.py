@@ -77,6 +77,16 @@ def _delete_many(keys: list[str]) -> None:
         logger.exception("Could not drop %d session cache entries.", len(keys))
 
 
+def _is_snapshot(value: Any) -> bool:
+    """Whether ``value`` has the shape of (version, row id, expires_at, {name: bytes})."""
+    return (
+        type(value) is tuple
+        and len(value) == 4
+        and isinstance(value[2], datetime)
+        and isinstance(value[3], dict)
+    )
+
+
 class SessionStore(db.SessionStore):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
@@ -97,7 +107,9 @@ class SessionStore(db.SessionStore):
             return super().load()
         version = found.get(version_key)
         snapshot = found.get(snapshot_key)
-        if version is not None and snapshot is not None and snapshot[0] == version:
+        # Anything else under the snapshot's name (say, written by another release of this
+        # engine) is a miss, never an error.
+        if version is not None and _is_snapshot(snapshot) and snapshot[0] == version:
             _, row_id, expires_at, stored = snapshot
             if expires_at > timezone.now():
                 return self._loaded(row_id, stored)
