@@ -35,7 +35,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from dbsessions.backends import db
-from dbsessions.backends.db import _as_bytes
+from dbsessions.backends.db import as_bytes
 
 logger = logging.getLogger("dbsessions.cached_db")
 
@@ -142,7 +142,7 @@ class SessionStore(db.SessionStore):
         if rows[0][2] is None:
             stored = {}
         else:
-            stored = {name: _as_bytes(value) for _, _, name, value in rows}
+            stored = {name: as_bytes(value) for _, _, name, value in rows}
         if version is not None:
             lifetime = int((expires_at - timezone.now()).total_seconds())
             if lifetime > 0:

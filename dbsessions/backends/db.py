@@ -110,7 +110,7 @@ class SessionStore(SessionBase):
         elif isinstance(rows[0][2], bytes):  # every driver but Oracle's
             stored = {name: value for _, name, value in rows}
         else:
-            stored = {name: _as_bytes(value) for _, name, value in rows}
+            stored = {name: as_bytes(value) for _, name, value in rows}
         return self._loaded(rows[0][0], stored)
 
     def _select_session(self, with_expiry: bool) -> list[tuple]:
@@ -382,7 +382,8 @@ class SessionStore(SessionBase):
         purge_expired(using=app_settings.DATABASE, app_name=app_settings.APP_NAME)
 
 
-def _as_bytes(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
+    """A value column as bytes, whatever the driver returned (memoryview, Oracle LOB...)."""
     if isinstance(value, bytes):
         return value
     if hasattr(value, "read"):  # Oracle LOB
