@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from bench.engines import ENGINES
+from bench.store import OPERATIONS as OPS
 
-OPS = ("create", "read", "save", "save_loaded", "cycle_key")
 COLOURS = {
     "dbsessions": "#2b7bba",
     "dbsessions_cached": "#8fc1e3",

@@ -66,13 +66,17 @@ def drop(vendor: str) -> None:
         for path in _sqlite_files():
             path.unlink(missing_ok=True)
         return
+    if vendor == "postgresql":
+        _on_server(vendor, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        _on_server(vendor, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _on_server(vendor: str, sql: str) -> None:
+    """Run one statement on the server itself, outside the benchmark database."""
     server = _server_connection(vendor)
     try:
-        cursor = server.cursor()
-        if vendor == "postgresql":
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        server.cursor().execute(sql)
     finally:
         server.close()
 
@@ -83,18 +87,12 @@ def create(vendor: str) -> None:
     name = _params()["NAME"]
     if vendor == "sqlite":
         Path(name).parent.mkdir(parents=True, exist_ok=True)
+    elif vendor == "postgresql":
+        _on_server(vendor, f'CREATE DATABASE "{name}"')
     else:
-        server = _server_connection(vendor)
-        try:
-            cursor = server.cursor()
-            if vendor == "postgresql":
-                cursor.execute(f'CREATE DATABASE "{name}"')
-            else:
-                cursor.execute(
-                    f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                )
-        finally:
-            server.close()
+        _on_server(
+            vendor, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
     call_command("migrate", verbosity=0, interactive=False)
 
 

@@ -258,7 +258,10 @@ def time_unbatched(vendor: str) -> dict:
         attributes = cursor.rowcount
         cursor.execute(f"DELETE FROM dbsessions_session WHERE {expired}", params)
         sessions = cursor.rowcount
-    seconds = time.perf_counter() - started
+    return _rates(sessions, attributes, time.perf_counter() - started)
+
+
+def _rates(sessions: int, attributes: int, seconds: float) -> dict:
     return {
         "sessions": sessions,
         "attributes": attributes,
@@ -367,11 +370,7 @@ def measure(purge: Any, writer: Any) -> dict:
     stop.set()
     thread.join()
     return {
-        "sessions": sessions,
-        "attributes": attributes,
-        "seconds": round(seconds, 3),
-        "sessions_per_s": round(sessions / seconds),
-        "rows_per_s": round((sessions + attributes) / seconds),
+        **_rates(sessions, attributes, seconds),
         "writer_saves": len(latencies),
         "max_stall_ms": round(max(latencies, default=0) * 1000, 1),
         "slow_saves": sum(1 for latency in latencies if latency > SLOW_SAVE),

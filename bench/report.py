@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.engines import BASELINE, ENGINES, OURS
+from bench.store import OPERATIONS as OPS
 
-OPS = ("create", "read", "save", "save_loaded", "cycle_key")
 OP_LABELS = {
     "create": "create",
     "read": "load + read one key",

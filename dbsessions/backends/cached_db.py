@@ -35,7 +35,6 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from dbsessions.backends import db
-from dbsessions.backends.db import as_bytes
 
 logger = logging.getLogger("dbsessions.cached_db")
 
@@ -61,7 +60,11 @@ def forget(sessions: Iterable[tuple[str, str]], using: str) -> None:
         return
     keys = [key for app_name, key_hash in sessions for key in cache_keys(app_name, key_hash)]
     if keys:
-        transaction.on_commit(lambda: _delete_many(keys), using=using)
+        _delete_on_commit(keys, using)
+
+
+def _delete_on_commit(keys: list[str], using: str) -> None:
+    transaction.on_commit(lambda: _delete_many(keys), using=using)
 
 
 def _engine_in_use() -> bool:
@@ -139,10 +142,7 @@ class SessionStore(db.SessionStore):
         if not rows:
             return self._start_afresh()
         row_id, expires_at = rows[0][0], self._datetime(rows[0][1])
-        if rows[0][2] is None:
-            stored = {}
-        else:
-            stored = {name: as_bytes(value) for _, _, name, value in rows}
+        stored = db.stored_values(rows, name_at=2)
         if version is not None:
             lifetime = int((expires_at - timezone.now()).total_seconds())
             if lifetime > 0:
@@ -222,5 +222,4 @@ class SessionStore(db.SessionStore):
             self._forget(old_key)
 
     def _forget(self, session_key: str) -> None:
-        keys = list(self._cache_keys(session_key))
-        transaction.on_commit(lambda: _delete_many(keys), using=self._using)
+        _delete_on_commit(list(self._cache_keys(session_key)), self._using)

@@ -104,14 +104,7 @@ class SessionStore(SessionBase):
         rows = self._select_session(with_expiry=False)
         if not rows:
             return self._start_afresh()
-        # A session without attributes comes back as one LEFT JOIN row with a NULL name.
-        if rows[0][1] is None:
-            stored = {}
-        elif isinstance(rows[0][2], bytes):  # every driver but Oracle's
-            stored = {name: value for _, name, value in rows}
-        else:
-            stored = {name: as_bytes(value) for _, name, value in rows}
-        return self._loaded(rows[0][0], stored)
+        return self._loaded(rows[0][0], stored_values(rows, name_at=1))
 
     def _select_session(self, with_expiry: bool) -> list[tuple]:
         """The session's rows: (id, [expires_at,] name, value), one per attribute."""
@@ -382,7 +375,20 @@ class SessionStore(SessionBase):
         purge_expired(using=app_settings.DATABASE, app_name=app_settings.APP_NAME)
 
 
-def as_bytes(value: Any) -> bytes:
+def stored_values(rows: list[tuple], name_at: int) -> dict[str, bytes]:
+    """name -> serialized value of the load query's rows (name and value are adjacent).
+
+    A session without attributes comes back as one LEFT JOIN row with a NULL name.
+    """
+    if rows[0][name_at] is None:
+        return {}
+    value_at = name_at + 1
+    if isinstance(rows[0][value_at], bytes):  # every driver but Oracle's
+        return {row[name_at]: row[value_at] for row in rows}
+    return {row[name_at]: _as_bytes(row[value_at]) for row in rows}
+
+
+def _as_bytes(value: Any) -> bytes:
     """A value column as bytes, whatever the driver returned (memoryview, Oracle LOB...)."""
     if isinstance(value, bytes):
         return value
