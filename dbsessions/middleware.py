@@ -4,6 +4,10 @@ Add ``"dbsessions.middleware.ClientMetadataMiddleware"`` after Django's ``Sessio
 The values are written with the session row whenever the session is saved (its creation, a
 login, any change), and shown in the admin and on the "your sessions" page. The address is
 ``REMOTE_ADDR``: behind a proxy, have it set from the forwarded header before this runs.
+
+Both values come from the client, so they are made fit for every database and for display
+before they are stored: PostgreSQL refuses a NUL in text and an IPv6 zone in ``inet``, and
+control characters would reach the admin's pages as they are.
 """
 
 import ipaddress
@@ -46,9 +50,18 @@ def _capture(request: HttpRequest) -> None:
 
 def client_metadata(request: HttpRequest) -> tuple[str | None, str | None]:
     """(IP address or None, user agent or None) of ``request``, fit for the session row."""
+    # A link-local peer's address may carry a zone ("fe80::1%eth0"), local to this host.
+    address = request.META.get("REMOTE_ADDR", "").partition("%")[0]
     try:
-        ip = str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+        ip = str(ipaddress.ip_address(address))
     except ValueError:
         ip = None
-    agent = request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT_LENGTH] or None
-    return ip, agent
+    return ip, printable(request.META.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT_LENGTH)
+
+
+def printable(value: str, max_length: int) -> str | None:
+    """``value`` with each unprintable character (C0, DEL, C1, ...) made a space, trimmed to
+    ``max_length`` after that, so the bound holds for what is stored; None if nothing is left.
+    """
+    cleaned = "".join(char if char.isprintable() else " " for char in value)
+    return cleaned[:max_length].strip() or None

@@ -67,3 +67,32 @@ def test_async_middleware_chain():
     async_to_sync(chain)(request)
     row = Session.objects.get()
     assert (row.client_ip, row.user_agent) == ("192.0.2.9", BROWSER)
+
+
+def test_control_characters_never_reach_the_row(client):
+    # PostgreSQL refuses a NUL in text (a 500); the others would store what the admin shows.
+    hostile = "Mozilla/5.0\x00 (X11)\x1b[31m Evil\x7f/1.0\u0085 \x9b" + "\x01" * 300 + "tail"
+
+    response = client.get(reverse("home"), REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT=hostile)
+
+    assert response.status_code == 200
+    agent = Session.objects.get().user_agent
+    assert agent.startswith("Mozilla/5.0")
+    assert agent.isprintable()
+    assert not set("\x00\x1b\x7f\u0085\x9b\x01") & set(agent)
+    assert len(agent) <= 255
+
+
+def test_control_characters_only_record_no_agent(client):
+    client.get(reverse("home"), HTTP_USER_AGENT="\x00\x1b\x7f\u0085")
+
+    assert Session.objects.get().user_agent is None
+
+
+def test_scoped_ipv6_address_is_stored_without_its_zone(client):
+    # A link-local peer's address carries a zone, which PostgreSQL's inet refuses (a 500).
+    # The second request updates the row with raw SQL, which the ORM's cleaning never sees.
+    for _ in range(2):
+        response = client.get(reverse("home"), REMOTE_ADDR="fe80::1%eth0")
+        assert response.status_code == 200
+    assert Session.objects.get().client_ip == "fe80::1"
