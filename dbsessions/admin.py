@@ -289,6 +289,9 @@ class SessionAdmin(admin.ModelAdmin):
     # Pages -----------------------------------------------------------------------------
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        # Before any lookup: staff who may not see sessions must not learn which keys exist.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         redirect = self._key_search_redirect(request)
         if redirect is not None:
             return redirect

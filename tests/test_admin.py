@@ -15,8 +15,9 @@ from django.utils import timezone
 from dbsessions.admin import SessionAdmin
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
+from dbsessions.keys import hash_key
 from dbsessions.models import Attribute, Session
-from tests.utils import saved_session, session_rows
+from tests.utils import override_dbsessions, saved_session, session_rows
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -208,6 +209,26 @@ def test_key_form_refuses_get_missing_csrf_and_missing_permission(django_user_mo
     assert no_token.post(reverse(FIND_BY_KEY), {"key": wanted.session_key}).status_code == 403
     denied = client_for(nobody).post(reverse(FIND_BY_KEY), {"key": wanted.session_key})
     assert denied.status_code == 403
+
+
+def test_key_lookups_without_view_permission_answer_alike_and_look_nothing_up(
+    django_user_model,
+):
+    wanted = saved_session(visits=1)
+    client = client_for(staff(django_user_model, "nobody"))
+    unknown = "k" * 32
+    answers = []
+    for key in (wanted.session_key, unknown):
+        with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
+            searched = client.get(reverse(CHANGELIST), {"q": key})
+            posted = client.post(reverse(FIND_BY_KEY), {"key": key})
+        answers.append([(r.status_code, r.content) for r in (searched, posted)])
+        sql = "\n".join(query["sql"] for query in queries)
+        assert hash_key(key) not in sql
+        assert key not in sql
+
+    assert answers[0] == answers[1]
+    assert [status for status, _ in answers[0]] == [403, 403]
 
 
 def test_search_matching_nothing_lists_nothing(admin_client, alice):
