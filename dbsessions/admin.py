@@ -3,6 +3,11 @@
 Sessions may live on another database than users (``DBSESSIONS["DATABASE"]``), so owners are
 never joined in SQL: matching users are looked up on their own database first, and the owners
 of a page of sessions are fetched in one query. Session keys and their hashes are never shown.
+
+Several projects may share the tables, each under its own ``APP_NAME``. The list shows every
+app's sessions, but only this site's sessions are attributed to this site's users: another
+app's principal is another project's user, whatever pk they share. Ending "all sessions of a
+user" therefore ends only this app's sessions of that user.
 """
 
 from typing import Any
@@ -20,7 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from dbsessions import api
@@ -49,6 +54,32 @@ def owners_by_principal(principals: set[str]) -> dict[str, Any]:
     if not pks:
         return {}
     return {str(user.pk): user for user in user_model._default_manager.filter(pk__in=pks)}
+
+
+def attach_owners(sessions: list[Session]) -> None:
+    """Set each session's ``owner``: the user of this site it belongs to, or None.
+
+    One query for all of them. Only this app's sessions have an owner here: another app's
+    principal is another project's user.
+    """
+    app_name = app_settings.APP_NAME
+    owners = owners_by_principal(
+        {s.principal for s in sessions if s.principal and s.app_name == app_name}
+    )
+    for session in sessions:
+        ours = session.app_name == app_name and session.principal is not None
+        session.owner = owners.get(session.principal) if ours else None
+
+
+def owner_label(session: Session) -> str:
+    """Who ``session`` (its ``owner`` attached) belongs to, in words."""
+    if not session.principal:
+        return "anonymous"
+    if session.app_name != app_settings.APP_NAME:
+        return f"user {session.principal} of {session.app_name}"
+    if session.owner is None:
+        return f"deleted user {session.principal}"
+    return str(session.owner)
 
 
 def session_id_of_key(key: str) -> int | None:
@@ -113,9 +144,7 @@ class SessionChangeList(ChangeList):
         ids = list(self.result_list.values_list("pk", flat=True))
         rows = self.model_admin.get_queryset(request).in_bulk(ids)
         page = [rows[pk] for pk in ids if pk in rows]
-        owners = owners_by_principal({s.principal for s in page if s.principal})
-        for session in page:
-            session.owner = owners.get(session.principal or "")
+        attach_owners(page)
         self.result_list = page
 
 
@@ -200,7 +229,7 @@ class SessionAdmin(admin.ModelAdmin):
             matches.append(Q(key_hash=hash_key(term)))
         principals = principals_matching(term)
         if principals:
-            matches.append(Q(principal__in=principals))
+            matches.append(Q(app_name=app_settings.APP_NAME, principal__in=principals))
         short_id = term.removeprefix("#")
         if short_id.isdigit():
             matches.append(Q(pk=int(short_id)))
@@ -219,17 +248,12 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="owner", ordering="principal")
     def owner_link(self, session: Session) -> str:
-        if not session.principal:
-            return "anonymous"
-        owner = getattr(session, "owner", None)
-        if owner is None:
-            owner = owners_by_principal({session.principal}).get(session.principal)
-        if owner is None:
-            return f"deleted user {session.principal}"
-        url = self._user_change_url(owner)
+        if not hasattr(session, "owner"):  # the detail page, which shows one session
+            attach_owners([session])
+        url = None if session.owner is None else self._user_change_url(session.owner)
         if url is None:
-            return str(owner)
-        return format_html('<a href="{}">{}</a>', url, owner)
+            return owner_label(session)
+        return format_html('<a href="{}">{}</a>', url, session.owner)
 
     @admin.display(description="status", ordering="expires_at")
     def status(self, session: Session) -> str:
@@ -360,12 +384,18 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.action(description="End all sessions of these owners", permissions=["delete"])
     def end_owner_sessions(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        """End this app's sessions of the selected sessions' owners (see the module's doc)."""
+        app_name = app_settings.APP_NAME
         selected = list(queryset.order_by("pk"))
-        principals = sorted({s.principal for s in selected if s.principal})
-        owned = self.get_queryset(request).filter(principal__in=principals).order_by("pk")
+        ours = [s for s in selected if s.principal and s.app_name == app_name]
+        owned = (
+            self.get_queryset(request)
+            .filter(app_name=app_name, principal__in={s.principal for s in ours})
+            .order_by("pk")
+        )
         if request.POST.get("confirm") != "yes":
-            owners = owners_by_principal(set(principals))
-            names = [str(owners.get(p, f"deleted user {p}")) for p in principals]
+            attach_owners(ours)
+            names = sorted({owner_label(s) for s in ours})
             return self._confirm(request, "end_owner_sessions", selected, list(owned), names)
         self._end_and_log(request, list(owned.values_list("pk", flat=True)))
         return None
@@ -378,6 +408,10 @@ class SessionAdmin(admin.ModelAdmin):
         to_end: list[Session],
         owners: list[str],
     ) -> TemplateResponse:
+        attach_owners(to_end)
+        for session in to_end:
+            session.owner_label = owner_label(session)
+        app_name = app_settings.APP_NAME
         context = {
             **self.admin_site.each_context(request),
             "title": "End sessions?",
@@ -386,6 +420,8 @@ class SessionAdmin(admin.ModelAdmin):
             "selected": selected,
             "to_end": to_end,
             "owners": owners,
+            "app_name": app_name,
+            "foreign_owned": sum(bool(s.principal) and s.app_name != app_name for s in selected),
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(
@@ -436,12 +472,12 @@ class SessionAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(f"{changelist}?{SEARCH_VAR}=%23{session_id}")
 
     def end_user_sessions_view(self, request: HttpRequest, principal: str) -> HttpResponse:
-        """End every session of one user (all app names): the button on the user's page."""
+        """End every session of one user in this app: the button on the user's page."""
         if not self.has_delete_permission(request):
             raise PermissionDenied
         ids = list(
             Session.objects.using(app_settings.DATABASE)
-            .filter(principal=principal)
+            .filter(app_name=app_settings.APP_NAME, principal=principal)
             .values_list("pk", flat=True)
         )
         self._end_and_log(request, ids)
@@ -490,16 +526,19 @@ def _user_sessions_context(request: HttpRequest, object_id: str) -> dict[str, An
     session_admin = admin.site._registry.get(Session)
     if session_admin is None or not session_admin.has_view_permission(request):
         return {}
+    app_name = app_settings.APP_NAME
     active = (
         Session.objects.using(app_settings.DATABASE)
-        .filter(principal=str(object_id), expires_at__gt=timezone.now())
+        .filter(app_name=app_name, principal=str(object_id), expires_at__gt=timezone.now())
         .count()
     )
     changelist = reverse("admin:dbsessions_session_changelist")
+    query = urlencode({"status": "active", "app_name": app_name, "principal": object_id})
     return {
         "dbsessions_user_sessions": {
             "active": active,
-            "list_url": f"{changelist}?status=active&principal={object_id}",
+            "app_name": app_name,
+            "list_url": f"{changelist}?{query}",
             "end_url": reverse(
                 "admin:dbsessions_session_end_user_sessions", args=[str(object_id)]
             ),

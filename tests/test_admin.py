@@ -386,6 +386,60 @@ def test_end_owner_sessions_ends_unselected_sessions_of_those_owners(operator, a
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 2
 
 
+def saved_in_app(app_name: str, user=None, **data):
+    """A session of another project sharing the table, as its own engine would save it."""
+    with override_dbsessions(APP_NAME=app_name):
+        return saved_session(user, **data)
+
+
+def test_end_owner_sessions_leaves_other_apps_sessions_alone(operator, alice):
+    mine = saved_session(alice)
+    # Another project's user who happens to have alice's pk.
+    theirs = saved_in_app("shop", alice)
+    client = client_for(operator)
+
+    page = run_action(client, "end_owner_sessions", [mine._row_id], confirm=False)
+    html = page.content.decode()
+    assert "Yes, end 1 session" in html
+    assert f"#{mine._row_id} (app {app_settings.APP_NAME}, owner alice)" in html
+    assert f"#{theirs._row_id}" not in html
+
+    run_action(client, "end_owner_sessions", [mine._row_id], confirm=True)
+
+    assert not session_rows().filter(pk=mine._row_id).exists()
+    assert session_rows().filter(pk=theirs._row_id).exists()
+
+
+def test_end_owner_sessions_of_another_apps_session_ends_nothing(operator, alice):
+    mine = saved_session(alice)
+    theirs = saved_in_app("shop", alice)
+    client = client_for(operator)
+
+    page = run_action(client, "end_owner_sessions", [theirs._row_id], confirm=False)
+    assert "not users of this site" in page.content.decode()
+    assert "Yes, end" not in page.content.decode()
+    run_action(client, "end_owner_sessions", [theirs._row_id], confirm=True)
+
+    assert session_rows().filter(pk__in=[mine._row_id, theirs._row_id]).count() == 2
+
+
+def test_other_apps_owners_are_not_shown_or_found_as_this_sites_users(admin_client, alice):
+    mine = saved_session(alice)
+    theirs = saved_in_app("shop", alice)
+
+    listed = admin_client.get(reverse(CHANGELIST))
+    owners = {s.pk: s.owner for s in listed.context["cl"].result_list}
+    assert owners[mine._row_id] == alice
+    assert owners[theirs._row_id] is None
+    assert f"user {alice.pk} of shop" in listed.content.decode()
+    detail = admin_client.get(reverse("admin:dbsessions_session_change", args=[theirs._row_id]))
+    alice_url = reverse("admin:auth_user_change", args=[alice.pk])
+    assert alice_url not in detail.content.decode()
+    assert changelist_ids(admin_client.get(reverse(CHANGELIST), {"q": "alice"})) == [
+        mine._row_id
+    ]
+
+
 def test_actions_need_the_delete_permission(viewer):
     store = saved_session(a=1)
     client = client_for(viewer)
@@ -431,7 +485,10 @@ def test_user_page_shows_active_sessions_with_link_and_button(admin_client, alic
 
     html = response.content.decode()
     assert "2 active sessions" in html
-    list_url = f"{reverse(CHANGELIST)}?status=active&amp;principal={alice.pk}"
+    list_url = (
+        f"{reverse(CHANGELIST)}?status=active&amp;app_name={app_settings.APP_NAME}"
+        f"&amp;principal={alice.pk}"
+    )
     assert list_url in html
     end_url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
     assert f'action="{end_url}"' in html
@@ -455,6 +512,22 @@ def test_end_user_sessions_view_ends_them_and_returns(operator, alice, bob):
     assert not session_rows().filter(principal=str(alice.pk)).exists()
     assert session_rows().filter(pk=bobs._row_id).exists()
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 2
+
+
+def test_user_page_counts_lists_and_ends_only_this_apps_sessions(admin_client, alice):
+    mine = saved_session(alice)
+    theirs = saved_in_app("shop", alice)
+
+    page = admin_client.get(reverse("admin:auth_user_change", args=[alice.pk]))
+    html = page.content.decode()
+    assert f"1 active session in app {app_settings.APP_NAME}" in html
+    listed = admin_client.get(page.context["dbsessions_user_sessions"]["list_url"])
+    assert changelist_ids(listed) == [mine._row_id]
+    url = reverse("admin:dbsessions_session_end_user_sessions", args=[str(alice.pk)])
+    admin_client.post(url)
+
+    assert not session_rows().filter(pk=mine._row_id).exists()
+    assert session_rows().filter(pk=theirs._row_id).exists()
 
 
 def test_end_user_sessions_view_refuses_foreign_next_url(operator, alice):
