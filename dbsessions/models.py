@@ -1,8 +1,39 @@
 """The storage model: a session row and one row per attribute."""
 
+from typing import Any
+
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from dbsessions.conf import app_settings
+
+
+def exact_collation(connection: BaseDatabaseWrapper) -> str | None:
+    """The collation under which ``=`` compares ``connection``'s text byte for byte.
+
+    None where the default already does: PostgreSQL (deterministic collations), SQLite
+    (BINARY) and Oracle (non-padded VARCHAR2 comparison under the default NLS_COMP=BINARY;
+    its column collations need MAX_STRING_SIZE=EXTENDED). MySQL's and MariaDB's defaults
+    ignore case and accents, and their ``utf8mb4_bin`` still ignores trailing spaces (PAD
+    SPACE), hence the NO PAD binary collations. SQL Server's ``_BIN2`` collations compare code
+    points; its ``=`` ignores trailing spaces under any collation.
+    """
+    if connection.vendor == "mysql":
+        return "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
+    if connection.vendor == "microsoft":
+        return "Latin1_General_100_BIN2"
+    return None
+
+
+class ExactCharField(models.CharField):
+    """A CharField compared exactly: names that differ by case, accent or a trailing space
+    are different names (``session["cart"]`` is not ``session["Cart"]``)."""
+
+    def db_parameters(self, connection: BaseDatabaseWrapper) -> dict[str, Any]:
+        params = super().db_parameters(connection)
+        if self.db_collation is None:
+            params["collation"] = exact_collation(connection)
+        return params
 
 
 class Session(models.Model):
@@ -11,8 +42,8 @@ class Session(models.Model):
     key_hash = models.CharField(
         max_length=64, unique=True, help_text="Hex SHA-256 of the session key."
     )
-    app_name = models.CharField(max_length=100, default="default")
-    principal = models.CharField(
+    app_name = ExactCharField(max_length=100, default="default")
+    principal = ExactCharField(
         max_length=255,
         null=True,
         blank=True,
@@ -45,7 +76,7 @@ class Attribute(models.Model):
         # The unique (session, name) index already starts with session_id.
         db_index=False,
     )
-    name = models.CharField(max_length=200)
+    name = ExactCharField(max_length=200)
     # BinaryField maps to bytea, LONGBLOB, BLOB and VARBINARY(MAX): unbounded everywhere.
     value = models.BinaryField()
 
@@ -61,3 +92,26 @@ class Attribute(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ImportedSession(models.Model):
+    """A key ``import_sessions`` has copied, kept after the session ends so that no later
+    run brings it back. Rows go once the expiry the import last saw has passed: an expired
+    ``django_session`` row is never imported."""
+
+    app_name = ExactCharField(max_length=100)
+    key_hash = models.CharField(max_length=64, help_text="Hex SHA-256 of the session key.")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "dbsessions_imported"
+        verbose_name = "imported session"
+        verbose_name_plural = "imported sessions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app_name", "key_hash"], name="dbsessions_imported_app_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"imported session {self.pk}"

@@ -13,7 +13,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.schema.ddl import drop_sql, without_semicolon
-from dbsessions.schema.install import existing_tables, install_schema
+from dbsessions.schema.install import existing_tables, install_schema, table_names
 from dbsessions.schema.offline import vendor_name
 from dbsessions.schema.scripts import shipped_script_path
 
@@ -25,7 +25,7 @@ def snapshot(connection) -> dict:
     introspection = connection.introspection
     result = {}
     with connection.cursor() as cursor:
-        for table in ("dbsessions_session", "dbsessions_attribute"):
+        for table in table_names():
             columns = [tuple(info) for info in introspection.get_table_description(cursor, table)]
             constraints = sorted(
                 (name, sorted((k, repr(v)) for k, v in info.items()))
@@ -37,7 +37,7 @@ def snapshot(connection) -> dict:
 
 def drop_tables(connection) -> None:
     with connection.cursor() as cursor:
-        if len(existing_tables(connection)) == 2:
+        if existing_tables(connection) == table_names():
             for statement in drop_sql(connection):
                 cursor.execute(without_semicolon(statement))
         for table in existing_tables(connection):
@@ -61,7 +61,7 @@ def migrated(sessions_connection):
     """The migrate-made schema's snapshot; restores the tables if a test leaves them out."""
     before = snapshot(sessions_connection)
     yield before
-    if len(existing_tables(sessions_connection)) < 2:
+    if existing_tables(sessions_connection) != table_names():
         drop_tables(sessions_connection)
         install_schema(sessions_connection)
     assert snapshot(sessions_connection) == before
@@ -106,7 +106,10 @@ def test_shipped_script_gives_the_migrate_schema_and_the_engine_works(
 def test_install_matches_migrate_and_leaves_migrate_nothing_to_do(sessions_connection, migrated):
     drop_tables(sessions_connection)
     output = run()
-    assert "Installed dbsessions_session and dbsessions_attribute on database" in output
+    assert (
+        "Installed dbsessions_session, dbsessions_attribute and dbsessions_imported on database"
+        in output
+    )
     assert snapshot(sessions_connection) == migrated
     executor = MigrationExecutor(sessions_connection)
     targets = executor.loader.graph.leaf_nodes("dbsessions")
@@ -147,7 +150,7 @@ def test_check_names_missing_tables_and_columns(sessions_connection, migrated):
         )
     with pytest.raises(CommandError, match="Table dbsessions_attribute is missing."):
         run("--check")
-    with pytest.raises(CommandError, match="the schema is partly installed"):
+    with pytest.raises(CommandError, match="dbsessions_attribute missing on database .*partly"):
         run()
 
 
@@ -163,3 +166,32 @@ def test_check_names_a_changed_column(sessions_connection, migrated):
         assert "Column dbsessions_session.legacy is not part of the schema." in str(failure.value)
     finally:
         drop_tables(sessions_connection)
+
+
+def test_migrating_up_from_0001_gives_the_current_schema_and_keeps_the_data(
+    sessions_connection, migrated
+):
+    """A site installed before 0002 (case-folding columns on MySQL, no import ledger)."""
+    store = SessionStore()
+    store.update({"cart": 1, "café": 2})
+    store.save()
+    executor = MigrationExecutor(sessions_connection)
+    executor.migrate([("dbsessions", "0001_initial")])
+    with pytest.raises(CommandError) as failure:
+        run("--check")
+    assert "Table dbsessions_imported is missing." in str(failure.value)
+    if sessions_connection.vendor == "mysql":
+        assert "Column dbsessions_attribute.name has collation" in str(failure.value)
+    with pytest.raises(CommandError, match="dbsessions_imported missing .*migrate dbsessions"):
+        run()
+
+    executor = MigrationExecutor(sessions_connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("dbsessions"))
+    assert "is as expected" in run("--check")
+    loaded = SessionStore(store.session_key)
+    assert dict(loaded.items()) == {"cart": 1, "café": 2}
+    loaded["Cart"] = 3
+    loaded.save()
+    assert dict(SessionStore(store.session_key).items()) == {"cart": 1, "café": 2, "Cart": 3}
+    # MySQL's introspection reads column sizes from the rows: leave none for the snapshot.
+    loaded.delete()

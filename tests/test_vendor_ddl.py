@@ -9,6 +9,7 @@ import os
 from io import StringIO
 
 import pytest
+import sqlglot
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
@@ -87,12 +88,10 @@ def test_sql_for_each_vendor(vendor, tokens):
     for token in tokens:
         assert token in output
     statements = [line for line in output.splitlines() if line and not line.startswith("--")]
-    assert [s.split(" (")[0].split()[:2] for s in statements[:2]] == [
-        ["CREATE", "TABLE"],
-        ["CREATE", "TABLE"],
-    ]
+    assert [s.split(" (")[0].split()[:2] for s in statements[:3]] == [["CREATE", "TABLE"]] * 3
     # Unique (session, name) and the foreign key are part of the tables, not optional.
     assert "UNIQUE" in statements[1].upper()
+    assert "dbsessions_imported" in statements[2].lower() and "UNIQUE" in statements[2].upper()
     assert any("FOREIGN KEY" in s or "REFERENCES" in s for s in statements)
     assert sum(s.upper().startswith("CREATE INDEX") for s in statements) >= 2
 
@@ -145,6 +144,52 @@ def test_shipped_scripts_are_up_to_date():
         f"Out of date: {', '.join(stale)}. Regenerate with "
         "`DJANGO_SETTINGS_MODULE=testproject.settings python -m dbsessions.schema.scripts`."
     )
+
+
+#: sqlglot's grammar for each vendor, to read the generated DDL as that vendor would.
+DIALECTS = {
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "oracle": "oracle",
+    "mssql": "tsql",
+    "sqlite": "sqlite",
+}
+
+#: The text columns that must compare byte for byte.
+EXACT_COLUMNS = {
+    ("dbsessions_session", "app_name"),
+    ("dbsessions_session", "principal"),
+    ("dbsessions_attribute", "name"),
+    ("dbsessions_imported", "app_name"),
+}
+
+
+@pytest.mark.parametrize(
+    "vendor, collation",
+    [
+        ("mysql", "utf8mb4_0900_bin"),
+        ("mariadb", "utf8mb4_nopad_bin"),
+        ("mssql", "Latin1_General_100_BIN2"),
+        # The defaults compare exactly (Oracle's under NLS_COMP=BINARY, its default).
+        ("postgresql", None),
+        ("oracle", None),
+        ("sqlite", None),
+    ],
+)
+def test_names_get_a_binary_collation_where_the_default_folds_them(vendor, collation):
+    _require_backend(vendor)
+    body = "\n".join(line for line in sql("--vendor", vendor).splitlines() if line[:2] != "--")
+    collated = {}
+    for statement in sqlglot.parse(body, read=DIALECTS[vendor]):
+        if not (isinstance(statement, sqlglot.exp.Create) and statement.kind == "TABLE"):
+            continue
+        table = statement.this.this.name.lower()
+        for column in statement.find_all(sqlglot.exp.ColumnDef):
+            for constraint in column.constraints:
+                if isinstance(constraint.kind, sqlglot.exp.CollateColumnConstraint):
+                    collated[table, column.name.lower()] = constraint.kind.this.name
+    assert collated == ({column: collation for column in EXACT_COLUMNS} if collation else {})
 
 
 def test_render_is_deterministic():

@@ -3,7 +3,9 @@
 The expectation comes from the models as the migrations leave them, read through Django's
 introspection, so the same code checks every vendor. Names of indexes and constraints are not
 compared (a DBA may have named them differently); their columns and kinds are. Extra indexes
-are allowed; extra columns are reported, since inserts that ignore them can fail.
+are allowed; extra columns are reported, since inserts that ignore them can fail. Collations
+are compared too: under the wrong one, names that differ by case, accents or trailing spaces
+collide.
 """
 
 from dataclasses import dataclass
@@ -55,6 +57,7 @@ def schema_differences(connection: BaseDatabaseWrapper) -> list[str]:
             description = introspection.get_table_description(cursor, model._meta.db_table)
             constraints = introspection.get_constraints(cursor, model._meta.db_table)
             problems += _column_differences(connection, model, description)
+            problems += _collation_differences(connection, cursor, model, description)
             problems += _constraint_differences(connection, model, constraints)
     return problems
 
@@ -92,6 +95,45 @@ def _column_differences(
     for column in sorted(set(live) - expected_columns):
         problems.append(f"Column {table}.{column} is not part of the schema.")
     return problems
+
+
+def _collation_differences(
+    connection: BaseDatabaseWrapper, cursor: Any, model: type[Model], description: list[Any]
+) -> list[str]:
+    table = model._meta.db_table
+    live = _live_collations(connection, cursor, table, description)
+    problems = []
+    for field in model._meta.local_concrete_fields:
+        column = connection.introspection.identifier_converter(field.column)
+        if column not in live:
+            continue  # reported as missing
+        expected = field.db_parameters(connection).get("collation")
+        # MySQL names every text column's collation; only the exact ones matter there.
+        if expected is None and connection.vendor == "mysql":
+            continue
+        if live[column] != expected:
+            problems.append(
+                f"Column {table}.{field.column} has collation {live[column] or 'default'}, "
+                f"expected {expected or 'the database default'}."
+            )
+    return problems
+
+
+def _live_collations(
+    connection: BaseDatabaseWrapper, cursor: Any, table: str, description: list[Any]
+) -> dict[str, str | None]:
+    """Each column's collation; None where introspection reports the default."""
+    if connection.vendor == "mysql":
+        # Django's introspection reports NULL for the table's default collation, whatever
+        # that is; the server says which collation each column actually has.
+        cursor.execute(
+            "SELECT column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name = %s",
+            [table],
+        )
+        return dict(cursor.fetchall())
+    convert = connection.introspection.identifier_converter
+    return {convert(info.name): getattr(info, "collation", None) for info in description}
 
 
 def _expected_type(field: Field) -> str:

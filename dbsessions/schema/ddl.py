@@ -14,6 +14,8 @@ from django.db.models import Model
 from dbsessions.conf import app_settings
 
 APP_LABEL = "dbsessions"
+#: The app's models, each after the ones it references.
+MODEL_NAMES = ("Session", "Attribute", "ImportedSession")
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,12 @@ def migration_names() -> list[str]:
 
 def schema_models(
     session_table: str | None = None, attribute_table: str | None = None
-) -> tuple[type[Model], type[Model]]:
-    """Fresh Session and Attribute classes as the migrations leave them.
+) -> tuple[type[Model], ...]:
+    """Fresh Session, Attribute and ImportedSession classes as the migrations leave them.
 
     Rendered anew on each call so that a backend's field patches (mssql-django gives
     ``BinaryField`` a ``max`` length when it is imported) apply, as they do for ``migrate``.
+    Ordered so that each table comes after the tables it references.
     """
     loader = MigrationLoader(None, ignore_no_migrations=True)
     state = loader.project_state(loader.graph.leaf_nodes(APP_LABEL)[0], at_end=True)
@@ -54,7 +57,7 @@ def schema_models(
     for model_name, table in tables.items():
         state.models[APP_LABEL, model_name].options["db_table"] = table
     apps = state.apps
-    return apps.get_model(APP_LABEL, "Session"), apps.get_model(APP_LABEL, "Attribute")
+    return tuple(apps.get_model(APP_LABEL, name) for name in MODEL_NAMES)
 
 
 def create_sql(
@@ -62,11 +65,11 @@ def create_sql(
     session_table: str | None = None,
     attribute_table: str | None = None,
 ) -> SchemaSQL:
-    """The statements that create both tables on ``connection``'s vendor, without running them."""
-    session, attribute = schema_models(session_table, attribute_table)
+    """The statements that create the tables on ``connection``'s vendor, without running them."""
+    models = schema_models(session_table, attribute_table)
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        editor.create_model(session)
-        editor.create_model(attribute)
+        for model in models:
+            editor.create_model(model)
     tables, indexes = [], []
     for statement in editor.collected_sql:
         is_index = statement.lstrip().upper().startswith("CREATE INDEX")
@@ -81,11 +84,11 @@ def drop_sql(
     session_table: str | None = None,
     attribute_table: str | None = None,
 ) -> list[str]:
-    """The statements that drop both tables, attributes first (they point at sessions)."""
-    session, attribute = schema_models(session_table, attribute_table)
+    """The statements that drop the tables, each before the tables it references."""
+    models = schema_models(session_table, attribute_table)
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        editor.delete_model(attribute)
-        editor.delete_model(session)
+        for model in reversed(models):
+            editor.delete_model(model)
     return list(editor.collected_sql)
 
 

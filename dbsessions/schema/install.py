@@ -28,6 +28,7 @@ class InstallResult:
 
 
 def table_names() -> list[str]:
+    """The session tables, each after the tables it references."""
     return [model._meta.db_table for model in schema_models()]
 
 
@@ -42,7 +43,7 @@ def existing_tables(connection: BaseDatabaseWrapper) -> list[str]:
 def install_schema(
     connection: BaseDatabaseWrapper, *, skip_indexes: bool = False
 ) -> InstallResult:
-    """Create both tables (and their indexes unless skipped), then record the migrations.
+    """Create the tables (and their indexes unless skipped), then record the migrations.
 
     Where DDL is transactional (PostgreSQL, SQLite) a failure leaves nothing behind.
     """

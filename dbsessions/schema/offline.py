@@ -28,7 +28,10 @@ VENDORS: dict[str, Vendor] = {
     v.name: v
     for v in (
         Vendor("postgresql", "django.db.backends.postgresql", "PostgreSQL 13+", "psycopg"),
-        Vendor("mysql", "django.db.backends.mysql", "MySQL 8.0+ / MariaDB 10.6+", "mysqlclient"),
+        # Two scripts, as the two servers share no NO PAD binary collation (see
+        # dbsessions.models.exact_collation).
+        Vendor("mysql", "django.db.backends.mysql", "MySQL 8.0.17+", "mysqlclient"),
+        Vendor("mariadb", "django.db.backends.mysql", "MariaDB 10.6+", "mysqlclient"),
         Vendor("oracle", "django.db.backends.oracle", "Oracle 19c+", "oracledb"),
         Vendor("mssql", "mssql", "SQL Server 2019+", "mssql-django"),
         Vendor("sqlite", "django.db.backends.sqlite3", "SQLite 3.31+"),
@@ -39,6 +42,7 @@ VENDORS: dict[str, Vendor] = {
 DJANGO_VENDORS = {
     "postgresql": "postgresql",
     "mysql": "mysql",
+    "mariadb": "mysql",
     "oracle": "oracle",
     "mssql": "microsoft",
     "sqlite": "sqlite",
@@ -54,9 +58,16 @@ _MYSQL_SERVER = {
     "has_zoneinfo_database": True,
 }
 
+_MARIADB_SERVER = {**_MYSQL_SERVER, "version": "10.6.0-MariaDB"}
+
 
 def vendor_name(connection: BaseDatabaseWrapper) -> str:
-    """Our vendor name (as in ``--vendor``) for a Django connection."""
+    """Our vendor name (as in ``--vendor``) for a Django connection.
+
+    Telling MariaDB from MySQL takes a query to the server.
+    """
+    if connection.vendor == "mysql":
+        return "mariadb" if connection.mysql_is_mariadb else "mysql"
     for name, django_vendor in DJANGO_VENDORS.items():
         if connection.vendor == django_vendor:
             return name
@@ -103,11 +114,12 @@ def _pin_server_facts(connection: Any, vendor: str) -> None:
         facts["pg_version"] = 130000
         # psycopg binds parameters through a live connection; our DDL has none to bind.
         connection.ops.compose_sql = _compose_without_params
-    elif vendor == "mysql":
-        facts["mysql_server_data"] = dict(_MYSQL_SERVER)
-        facts["mysql_server_info"] = _MYSQL_SERVER["version"]
-        facts["mysql_version"] = (8, 0, 36)
-        facts["mysql_is_mariadb"] = False
+    elif vendor in ("mysql", "mariadb"):
+        server = _MARIADB_SERVER if vendor == "mariadb" else _MYSQL_SERVER
+        facts["mysql_server_data"] = dict(server)
+        facts["mysql_server_info"] = server["version"]
+        facts["mysql_version"] = tuple(int(n) for n in server["version"].split("-")[0].split("."))
+        facts["mysql_is_mariadb"] = vendor == "mariadb"
         # Deciding whether a foreign key needs its own index reads the table's storage
         # engine; InnoDB (the default everywhere) indexes foreign keys itself.
         connection.cursor = lambda: None

@@ -1,4 +1,5 @@
 -- dbsessions: drop the session tables (PostgreSQL 13+).
 
+DROP TABLE "dbsessions_imported" CASCADE;
 DROP TABLE "dbsessions_attribute" CASCADE;
 DROP TABLE "dbsessions_session" CASCADE;

@@ -1,4 +1,5 @@
 -- dbsessions: drop the session tables (SQLite 3.31+).
 
+DROP TABLE "dbsessions_imported";
 DROP TABLE "dbsessions_attribute";
 DROP TABLE "dbsessions_session";

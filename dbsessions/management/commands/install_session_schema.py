@@ -8,7 +8,12 @@ from django.db import DatabaseError, connections
 
 from dbsessions.conf import app_settings
 from dbsessions.schema.compare import schema_differences
-from dbsessions.schema.install import existing_tables, install_schema, record_migrations
+from dbsessions.schema.install import (
+    existing_tables,
+    install_schema,
+    record_migrations,
+    table_names,
+)
 from dbsessions.schema.offline import VENDORS, vendor_name
 from dbsessions.schema.scripts import render_script
 
@@ -98,21 +103,25 @@ class Command(BaseCommand):
     def _install(self, alias: str, skip_indexes: bool) -> None:
         connection = connections[alias]
         existing = existing_tables(connection)
-        if len(existing) == 2:
+        expected = table_names()
+        if len(existing) == len(expected):
             recorded = record_migrations(connection)
             self.stdout.write(f"The session tables are already installed on database {alias!r}.")
             if recorded:
                 self.stdout.write(f"Recorded as applied: {', '.join(recorded)}.")
             return
         if existing:
+            missing = ", ".join(name for name in expected if name not in existing)
             raise CommandError(
-                f"Only {existing[0]} exists on database {alias!r}: the schema is partly "
-                "installed. Run install_session_schema --check to see what differs."
+                f"{missing} missing on database {alias!r}: the schema is partly installed, or "
+                "by an earlier version (`migrate dbsessions` upgrades it; `sqlmigrate` prints "
+                "the SQL). Run install_session_schema --check to see what differs."
             )
         result = install_schema(connection, skip_indexes=skip_indexes)
+        *others, last = result.created_tables
         self.stdout.write(
             self.style.SUCCESS(
-                f"Installed {' and '.join(result.created_tables)} on database {alias!r} "
+                f"Installed {', '.join(others)} and {last} on database {alias!r} "
                 f"({len(result.statements)} statements)."
             )
         )

@@ -1,0 +1,5 @@
+-- dbsessions: drop the session tables (MariaDB 10.6+).
+
+DROP TABLE `dbsessions_imported` CASCADE;
+DROP TABLE `dbsessions_attribute` CASCADE;
+DROP TABLE `dbsessions_session` CASCADE;
