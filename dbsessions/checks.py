@@ -84,11 +84,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
 
 CACHED_ENGINE = "dbsessions.backends.cached_db"
 PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
+#: The OPTIONS that bound a call to a Redis that accepts connections but never answers.
+REDIS_TIMEOUT_OPTIONS = {
+    "django.core.cache.backends.redis.RedisCache": ("socket_timeout", "socket_connect_timeout"),
+    "django_redis.cache.RedisCache": ("SOCKET_TIMEOUT", "SOCKET_CONNECT_TIMEOUT"),
+}
 
 
 @register()
 def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """The cached engine needs a cache every process shares, or an end is not seen by all."""
+    """The cached engine needs a cache every process shares, or an end is not seen by all,
+    and socket timeouts on Redis, or a Redis that stops answering holds every request."""
     if settings.SESSION_ENGINE != CACHED_ENGINE:
         return []
     alias = settings.SESSION_CACHE_ALIAS
@@ -100,7 +106,24 @@ def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="dbsessions.E009",
             )
         ]
-    backend = settings.CACHES[alias].get("BACKEND", "")
+    cache = settings.CACHES[alias]
+    backend = cache.get("BACKEND", "")
+    if backend in REDIS_TIMEOUT_OPTIONS:
+        options = cache.get("OPTIONS") or {}
+        missing = [o for o in REDIS_TIMEOUT_OPTIONS[backend] if options.get(o) is None]
+        if missing:
+            return [
+                Warning(
+                    f"The session cache {alias!r} ({backend}) OPTIONS lacks "
+                    f"{', '.join(missing)}.",
+                    hint="Without them, a Redis that accepts connections but never answers "
+                    "holds each cache call for redis-py's default (5 s in recent releases, "
+                    "no limit in older ones), several times per login. Set both to a "
+                    "fraction of a second: a cache call that times out falls back to the "
+                    "database.",
+                    id="dbsessions.W002",
+                )
+            ]
     if backend in PER_PROCESS_CACHES:
         return [
             Warning(

@@ -82,6 +82,8 @@ def test_max_value_size_must_be_a_number_of_bytes():
 CACHED = "dbsessions.backends.cached_db"
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 REDIS = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}
+TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+SHARED = {**REDIS, "OPTIONS": TIMEOUTS}
 
 
 @override_settings(SESSION_ENGINE=CACHED, CACHES={"default": LOCMEM})
@@ -94,9 +96,45 @@ def test_cached_engine_needs_its_cache_alias():
     assert ids(check_session_cache()) == ["dbsessions.E009"]
 
 
-@override_settings(SESSION_ENGINE=CACHED, CACHES={"default": LOCMEM, "s": REDIS})
+@override_settings(SESSION_ENGINE=CACHED, CACHES={"default": LOCMEM, "s": SHARED})
 def test_cached_engine_with_a_shared_cache_passes():
     with override_settings(SESSION_CACHE_ALIAS="s"):
         assert check_session_cache() == []
     with override_settings(SESSION_ENGINE="dbsessions.backends.db"):
+        assert check_session_cache() == []
+
+
+@pytest.mark.parametrize(
+    "options, missing",
+    [
+        ({}, "socket_timeout, socket_connect_timeout"),
+        ({"socket_timeout": 0.5}, "socket_connect_timeout"),
+        ({"socket_timeout": 0.5, "socket_connect_timeout": None}, "socket_connect_timeout"),
+    ],
+)
+def test_cached_engine_warns_of_redis_without_socket_timeouts(options, missing):
+    cache = {**REDIS, "OPTIONS": options}
+    with override_settings(SESSION_ENGINE=CACHED, CACHES={"default": cache}):
+        warnings = check_session_cache()
+    assert ids(warnings) == ["dbsessions.W002"]
+    assert f"OPTIONS lacks {missing}" in warnings[0].msg
+
+
+def test_cached_engine_with_redis_socket_timeouts_passes():
+    with override_settings(SESSION_ENGINE=CACHED, CACHES={"default": SHARED}):
+        assert check_session_cache() == []
+    # Only the session cache matters, and only for the cached engine.
+    other = {"default": LOCMEM, "s": SHARED, "pages": REDIS}
+    with override_settings(SESSION_ENGINE=CACHED, CACHES=other, SESSION_CACHE_ALIAS="s"):
+        assert check_session_cache() == []
+    with override_settings(CACHES={"default": REDIS}):
+        assert check_session_cache() == []
+
+
+def test_cached_engine_warns_of_django_redis_without_socket_timeouts():
+    cache = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://x"}
+    with override_settings(SESSION_ENGINE=CACHED, CACHES={"default": cache}):
+        assert ids(check_session_cache()) == ["dbsessions.W002"]
+    cache["OPTIONS"] = {"SOCKET_TIMEOUT": 0.5, "SOCKET_CONNECT_TIMEOUT": 0.5}
+    with override_settings(SESSION_ENGINE=CACHED, CACHES={"default": cache}):
         assert check_session_cache() == []
