@@ -3,7 +3,9 @@
 Switching engines then logs nobody out: each session keeps its key (stored hashed), its data
 (one attribute row per key, serialized with ``SESSION_SERIALIZER``) and its expiry. The rows
 are decoded with Django's own ``db`` engine's signing salt and serializer. Sessions already
-present are left alone, so running the import twice is harmless.
+present are left alone, and every imported key is written to a ledger (``ImportedSession``) in
+the import's transaction: a later run skips it even once dbsessions has ended the session
+(logout, rotation, an admin's end, purge), so running the import again brings nothing back.
 """
 
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from django.contrib.auth import SESSION_KEY as AUTH_USER_ID_KEY
 from django.contrib.sessions.backends.db import SessionStore as DjangoDbStore
 from django.core import signing
 from django.db import connections, transaction
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -34,11 +37,13 @@ class ImportResult:
     attributes: int = 0
     expired: int = 0
     already_present: int = 0
+    #: Imported by an earlier run, then ended in dbsessions: never imported again.
+    ended: int = 0
     undecodable: int = 0
 
     @property
     def seen(self) -> int:
-        return self.imported + self.already_present + self.undecodable
+        return self.imported + self.already_present + self.ended + self.undecodable
 
 
 def import_sessions(
@@ -61,6 +66,8 @@ def import_sessions(
         for column in ("session_key", "session_data", "expire_date")
     )
     adapted_now = connection.ops.adapt_datetimefield_value(now)
+    if not dry_run:
+        _forget_expired(now)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {expire} <= %s", [adapted_now])
         result.expired = cursor.fetchone()[0]
@@ -116,47 +123,100 @@ def _aware(value: Any) -> datetime:
     return value
 
 
+def _forget_expired(now: datetime) -> None:
+    """Drop ledger rows past the expiry their import last saw: an expired ``django_session``
+    row is never imported, so they can keep nothing out."""
+    from dbsessions.models import ImportedSession
+
+    ImportedSession.objects.using(app_settings.DATABASE).filter(
+        app_name=app_settings.APP_NAME, expires_at__lte=now
+    ).delete()
+
+
 def _store(
     decoded: list[tuple[str, dict, datetime]], result: ImportResult, now: datetime, dry_run: bool
 ) -> None:
-    from dbsessions.models import Attribute, Session
+    from dbsessions.models import ImportedSession, Session
 
     using = app_settings.DATABASE
     app_name = app_settings.APP_NAME
     hashes = {hash_key(session_key): (data, expires) for session_key, data, expires in decoded}
-    present = set(
-        Session.objects.using(using)
-        .filter(app_name=app_name, key_hash__in=list(hashes))
-        .values_list("key_hash", flat=True)
-    )
-    result.already_present += len(present)
-    new = {h: v for h, v in hashes.items() if h not in present}
-    result.imported += len(new)
-    result.attributes += sum(len(data) for data, _ in new.values())
-    if dry_run or not new:
-        return
-    serializer = DjangoDbStore().serializer()
     with transaction.atomic(using=using):
-        Session.objects.using(using).bulk_create(
-            Session(
-                key_hash=key_hash,
-                app_name=app_name,
-                principal=None
-                if data.get(AUTH_USER_ID_KEY) is None
-                else str(data[AUTH_USER_ID_KEY]),
-                created_at=now,
-                last_access=now,
-                expires_at=expires,
-            )
-            for key_hash, (data, expires) in new.items()
+        ledger = dict(
+            ImportedSession.objects.using(using)
+            .filter(app_name=app_name, key_hash__in=list(hashes))
+            .values_list("key_hash", "expires_at")
         )
-        ids = dict(
+        present = set(
             Session.objects.using(using)
-            .filter(app_name=app_name, key_hash__in=list(new))
-            .values_list("key_hash", "id")
+            .filter(app_name=app_name, key_hash__in=list(hashes))
+            .values_list("key_hash", flat=True)
         )
-        Attribute.objects.using(using).bulk_create(
-            Attribute(session_id=ids[key_hash], name=str(name), value=serializer.dumps(value))
-            for key_hash, (data, _) in new.items()
-            for name, value in data.items()
+        result.already_present += len(present)
+        result.ended += len(ledger.keys() - present)
+        new = {h: v for h, v in hashes.items() if h not in present and h not in ledger}
+        result.imported += len(new)
+        result.attributes += sum(len(data) for data, _ in new.values())
+        if dry_run:
+            return
+        _record(hashes, ledger)
+        if new:
+            _create_sessions(new, now)
+
+
+def _record(hashes: dict[str, tuple[dict, datetime]], ledger: dict[str, datetime]) -> None:
+    """Ledger every key seen live, with the latest expiry seen.
+
+    Keys already present but not in the ledger were imported before it existed. A later
+    expiry means Django's engine extended the session since: the ledger row must last as long.
+    """
+    from dbsessions.models import ImportedSession
+
+    using = app_settings.DATABASE
+    app_name = app_settings.APP_NAME
+    ImportedSession.objects.using(using).bulk_create(
+        ImportedSession(app_name=app_name, key_hash=key_hash, expires_at=expires)
+        for key_hash, (_, expires) in hashes.items()
+        if key_hash not in ledger
+    )
+    later = {h: hashes[h][1] for h, expires in ledger.items() if hashes[h][1] > expires}
+    if later:
+        ImportedSession.objects.using(using).filter(
+            app_name=app_name, key_hash__in=list(later)
+        ).update(
+            expires_at=Case(
+                *(When(key_hash=h, then=Value(e)) for h, e in later.items()),
+                output_field=DateTimeField(),
+            )
         )
+
+
+def _create_sessions(new: dict[str, tuple[dict, datetime]], now: datetime) -> None:
+    from dbsessions.models import Attribute, Session
+
+    using = app_settings.DATABASE
+    app_name = app_settings.APP_NAME
+    serializer = DjangoDbStore().serializer()
+    Session.objects.using(using).bulk_create(
+        Session(
+            key_hash=key_hash,
+            app_name=app_name,
+            principal=None
+            if data.get(AUTH_USER_ID_KEY) is None
+            else str(data[AUTH_USER_ID_KEY]),
+            created_at=now,
+            last_access=now,
+            expires_at=expires,
+        )
+        for key_hash, (data, expires) in new.items()
+    )
+    ids = dict(
+        Session.objects.using(using)
+        .filter(app_name=app_name, key_hash__in=list(new))
+        .values_list("key_hash", "id")
+    )
+    Attribute.objects.using(using).bulk_create(
+        Attribute(session_id=ids[key_hash], name=str(name), value=serializer.dumps(value))
+        for key_hash, (data, _) in new.items()
+        for name, value in data.items()
+    )

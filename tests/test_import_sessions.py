@@ -15,9 +15,11 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
+from dbsessions import api
 from dbsessions.backends.db import SessionStore as OurStore
 from dbsessions.keys import hash_key
-from dbsessions.models import Attribute, Session
+from dbsessions.models import Attribute, ImportedSession, Session
+from tests.utils import session_rows
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -78,8 +80,8 @@ def test_imports_live_sessions_with_same_keys_data_and_expiry(django_sessions):
     )
     output = run()
     assert output.splitlines()[-1] == (
-        "Imported 3 sessions (5 attributes); skipped 1 expired, 0 already imported and "
-        "1 undecodable."
+        "Imported 3 sessions (5 attributes); skipped 1 expired, 0 already imported, "
+        "0 ended after an earlier import and 1 undecodable."
     )
     loaded = OurStore(cart)
     assert dict(loaded.items()) == {"cart": ["apple", "pear"], "visits": 3}
@@ -99,8 +101,8 @@ def test_imports_live_sessions_with_same_keys_data_and_expiry(django_sessions):
     saved["visits"] = 4
     saved.save()
     assert run().splitlines()[-1] == (
-        "Imported 0 sessions (0 attributes); skipped 1 expired, 3 already imported and "
-        "1 undecodable."
+        "Imported 0 sessions (0 attributes); skipped 1 expired, 3 already imported, "
+        "0 ended after an earlier import and 1 undecodable."
     )
     assert OurStore(cart)["visits"] == 4
 
@@ -110,10 +112,11 @@ def test_dry_run_writes_nothing(django_sessions):
     django_session(c=3)
     output = run("--dry-run")
     assert output.splitlines()[-1] == (
-        "Would import 2 sessions (3 attributes); skipped 0 expired, 0 already imported and "
-        "0 undecodable."
+        "Would import 2 sessions (3 attributes); skipped 0 expired, 0 already imported, "
+        "0 ended after an earlier import and 0 undecodable."
     )
     assert Session.objects.count() == 0 and Attribute.objects.count() == 0
+    assert not ImportedSession.objects.exists()
 
 
 def test_many_sessions_go_through_in_chunks_with_progress(django_sessions):
@@ -132,3 +135,74 @@ def test_many_sessions_go_through_in_chunks_with_progress(django_sessions):
     ]
     assert Session.objects.count() == 1203 and Attribute.objects.count() == 1203
     assert OurStore(keys[-1])["n"] == 1
+
+
+def end_by_logout(key: str) -> None:
+    OurStore(key).delete()
+
+
+def end_by_api(key: str) -> None:
+    api.end_sessions([session_rows().get(key_hash=hash_key(key)).pk])
+
+
+def end_by_login_rotation(key: str) -> None:
+    store = OurStore(key)
+    store["_auth_user_id"] = "8"
+    store.cycle_key()
+
+
+def end_by_expiry_and_purge(key: str) -> None:
+    session_rows().filter(key_hash=hash_key(key)).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    call_command("purge_sessions", stdout=StringIO())
+
+
+@pytest.mark.parametrize(
+    "end", [end_by_logout, end_by_api, end_by_login_rotation, end_by_expiry_and_purge]
+)
+def test_a_session_ended_after_its_import_is_never_imported_again(django_sessions, end):
+    ended = django_session(_auth_user_id="7", cart=["tea"])
+    kept = django_session(visits=1)
+    run()
+    end(ended)
+    assert not OurStore(ended).exists(ended)
+    later = django_session(late=True)
+
+    assert run().splitlines()[-1] == (
+        "Imported 1 sessions (1 attributes); skipped 0 expired, 1 already imported, "
+        "1 ended after an earlier import and 0 undecodable."
+    )
+    # However often it runs.
+    assert run().splitlines()[-1] == (
+        "Imported 0 sessions (0 attributes); skipped 0 expired, 2 already imported, "
+        "1 ended after an earlier import and 0 undecodable."
+    )
+    assert not OurStore(ended).exists(ended)
+    assert not session_rows().filter(key_hash=hash_key(ended)).exists()
+    assert OurStore(kept)["visits"] == 1 and OurStore(later)["late"] is True
+
+
+def test_the_ledger_keeps_the_latest_expiry_and_forgets_expired_keys(django_sessions):
+    key = django_session(cart=["tea"])
+    run()
+    row = ImportedSession.objects.get(key_hash=hash_key(key))
+    # Django's engine, still serving requests before the switch, extends the session: the
+    # ledger must keep the key at least as long as django_session may offer it.
+    later = timezone.now() + timedelta(days=30)
+    DjangoSession.objects.filter(session_key=key).update(expire_date=later)
+    run()
+    row.refresh_from_db()
+    assert row.expires_at == DjangoSession.objects.get(session_key=key).expire_date
+
+    # Sessions imported before the ledger existed are ledgered by the next run.
+    ImportedSession.objects.all().delete()
+    assert "1 already imported" in run()
+    assert ImportedSession.objects.filter(key_hash=hash_key(key)).exists()
+
+    # Past their expiry, ledger rows are dropped: django_session cannot offer those keys.
+    past = timezone.now() - timedelta(seconds=1)
+    ImportedSession.objects.update(expires_at=past)
+    DjangoSession.objects.filter(session_key=key).update(expire_date=past)
+    assert "1 expired" in run()
+    assert not ImportedSession.objects.exists()

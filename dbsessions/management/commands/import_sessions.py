@@ -39,6 +39,7 @@ class Command(BaseCommand):
         verb = "Would import" if dry_run else "Imported"
         self.stdout.write(
             f"{verb} {result.imported:,} sessions ({result.attributes:,} attributes); skipped "
-            f"{result.expired:,} expired, {result.already_present:,} already imported and "
-            f"{result.undecodable:,} undecodable."
+            f"{result.expired:,} expired, {result.already_present:,} already imported, "
+            f"{result.ended:,} ended after an earlier import and {result.undecodable:,} "
+            "undecodable."
         )
