@@ -231,6 +231,16 @@ def test_key_lookups_without_view_permission_answer_alike_and_look_nothing_up(
     assert [status for status, _ in answers[0]] == [403, 403]
 
 
+def test_key_hashes_cannot_be_filtered_on_through_the_url(viewer):
+    store = saved_session(visits=1)
+    key_hash = session_rows().get(pk=store._row_id).key_hash
+    client = client_for(viewer)
+
+    # Else a prefix filter, one character at a time, reads any session's hash.
+    for lookup in ({"key_hash__startswith": key_hash[:1]}, {"key_hash": key_hash}):
+        assert client.get(reverse(CHANGELIST), lookup).status_code == 400
+
+
 def test_search_matching_nothing_lists_nothing(admin_client, alice):
     saved_session(alice)
 
