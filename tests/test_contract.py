@@ -162,6 +162,50 @@ def test_cycle_key_keeps_unsaved_changes_for_the_next_save():
     assert reloaded(session).load() == {"a": 2}
 
 
+def test_cycle_key_of_a_session_ended_elsewhere_does_not_bring_it_back():
+    session = saved({"_auth_user_id": "7", "cart": ["tea"]})
+    old_key = session.session_key
+    SessionStore(old_key).delete()  # "log out everywhere", an admin's end, a purge
+
+    session.cycle_key()
+
+    assert session.session_key not in (None, old_key)
+    assert dict(session.items()) == {}
+    assert reloaded(session).load() == {}
+    assert SessionStore(old_key).load() == {}
+    assert not Session.objects.filter(principal="7").exists()
+
+
+def test_cycle_key_of_a_session_rotated_elsewhere_does_not_copy_it():
+    session = saved({"_auth_user_id": "7"})
+    other = reloaded(session)
+    other.cycle_key()  # a login in another tab
+
+    session.cycle_key()
+
+    assert session.session_key not in (None, other.session_key)
+    assert dict(session.items()) == {}
+    assert Session.objects.filter(principal="7").count() == 1
+    assert reloaded(other).load() == {"_auth_user_id": "7"}
+
+
+def test_cycle_key_then_save_of_an_ended_session_saves_only_what_follows():
+    session = saved({"_auth_user_id": "7", "cart": ["tea"]})
+    SessionStore(session.session_key).delete()
+
+    session.cycle_key()
+    session["_auth_user_id"] = "8"  # what login() does after rotating
+    session.save()
+
+    assert reloaded(session).load() == {"_auth_user_id": "8"}
+
+
+def test_load_without_a_key_is_empty(store):
+    assert store.load() == {}
+    assert store.session_key is None
+    assert Session.objects.count() == 0
+
+
 def test_session_key_is_read_only(store):
     with pytest.raises(AttributeError):
         store.session_key = "abcdefgh"
@@ -200,6 +244,33 @@ def test_save_does_not_resurrect_a_session_deleted_elsewhere():
     with pytest.raises(UpdateError):
         session.save()
     assert session.load() == {}
+    assert Session.objects.count() == 0
+
+
+def test_clear_then_save_of_an_expired_key_issues_a_new_key():
+    expired = SessionStore()
+    expired["a"] = 1
+    expired.set_expiry(-timedelta(seconds=10))
+    expired.save()
+    old_key = expired.session_key
+
+    session = SessionStore(old_key)
+    session.clear()  # before any read: the engine never loaded the expired row
+    session["b"] = 2
+    session.save()
+
+    assert session.session_key not in (None, old_key)
+    assert reloaded(session).load() == {"b": 2}
+    assert not Session.objects.filter(key_hash=hash_key(old_key)).exists()
+    assert Session.objects.count() == 1
+
+
+def test_clear_then_save_of_a_key_with_no_session_raises_update_error():
+    session = SessionStore("someunknownkey")
+    session.clear()
+    session["b"] = 2
+    with pytest.raises(UpdateError):
+        session.save()
     assert Session.objects.count() == 0
 
 

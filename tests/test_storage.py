@@ -245,9 +245,29 @@ def test_value_over_the_configured_size_is_a_clear_error_and_saves_nothing():
     with override_dbsessions(MAX_VALUE_SIZE=1000):
         session["big"] = "x" * 2000
         session["small"] = "changed"
-        with pytest.raises(ValueError, match="'big' is 2,002 bytes serialized, over"):
+        # MySQL counts the JSON value's two quotes twice: mysqlclient escapes them.
+        with pytest.raises(ValueError, match="'big' is 2,00[24] bytes serialized, over"):
             session.save()
         assert SessionStore(key).load() == {"small": "kept"}
         session["big"] = "x" * 900
         session.save()
     assert SessionStore(key).load() == {"small": "changed", "big": "x" * 900}
+
+
+@pytest.mark.mysql
+def test_a_value_max_value_size_accepts_never_drops_the_connection(sessions_connection):
+    """mysqlclient escapes quotes inline, so a value travels at up to twice its size: the
+    limit counts what travels, and a value it accepts fits MariaDB's max_allowed_packet."""
+    with sessions_connection.cursor() as cursor:
+        cursor.execute("SELECT @@max_allowed_packet")
+        (packet,) = cursor.fetchone()
+    session = saved(small="kept")
+    key = session.session_key
+    with override_dbsessions(MAX_VALUE_SIZE=packet - 64 * 1024):
+        session["quotes"] = "'" * int(packet * 0.6)  # 1.2 packets on the wire
+        with pytest.raises(ValueError, match="as sent to the database"):
+            session.save()
+        assert SessionStore(key).load() == {"small": "kept"}  # the connection is fine
+        session["quotes"] = accepted = "'" * int(packet * 0.45)
+        session.save()
+    assert SessionStore(key).load() == {"small": "kept", "quotes": accepted}

@@ -110,7 +110,15 @@ def test_configured_table_names_are_used():
 
 
 def test_large_values_are_split_across_upserts():
+    dialect = DIALECTS["postgresql"]("s", "a")
     rows = [(f"k{i}", b"x" * (3 * 1024 * 1024)) for i in range(3)]
-    assert [len(batch) for batch in upsert_batches(rows, 500)] == [1, 1, 1]
+    assert [len(batch) for batch in upsert_batches(rows, dialect)] == [1, 1, 1]
     small = [(f"k{i}", b"x") for i in range(1200)]
-    assert [len(batch) for batch in upsert_batches(small, 500)] == [500, 500, 200]
+    assert [len(batch) for batch in upsert_batches(small, dialect)] == [500, 500, 200]
+
+
+def test_mysql_batches_count_values_as_escaped_on_the_wire():
+    quotes = [(f"k{i}", b"'" * (1024 * 1024)) for i in range(4)]
+    assert [len(b) for b in upsert_batches(quotes, DIALECTS["postgresql"]("s", "a"))] == [4]
+    assert [len(b) for b in upsert_batches(quotes, MySQLDialect("s", "a"))] == [2, 2]
+    assert MySQLDialect("s", "a").value_wire_size(b"a'b\\c\x00\n\r\x1a\"") == 17

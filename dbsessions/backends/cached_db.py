@@ -17,6 +17,17 @@ created later. A save does not refill the snapshot: concurrent saves of one sess
 the database, which neither request's copy shows; the next load refills it. Only a new
 session is cached as it is written, since no other request can know its key yet.
 
+Inside a transaction (``atomic()``, ``ATOMIC_REQUESTS``, every ``TestCase`` test) the cache
+changes only once the transaction commits, so the engine also remembers, per connection, which
+sessions the open transaction changed: their loads go to the database, which shows the
+transaction its own changes, and never fill the cache with data a rollback could undo. A
+snapshot is only built from a query that sees every change committed before it: outside a
+transaction, or inside one whose reads take a fresh snapshot per statement (READ COMMITTED
+on PostgreSQL and MySQL, Oracle, SQLite's IMMEDIATE and EXCLUSIVE transactions). A
+REPEATABLE READ transaction, or SQLite's default deferred one, may read rows older than the
+last change, so its loads are served from the cache when it has them and from the database
+otherwise, without caching what they read.
+
 Cache errors never fail a request: loads fall back to the database, and writes that fail are
 logged (an unreachable cache cannot serve a snapshot either).
 """
@@ -32,13 +43,19 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends import db
+from dbsessions.backends.db import KEY_VARIABLES
 
 logger = logging.getLogger("dbsessions.cached_db")
 
 KEY_PREFIX = "dbsessions.cached_db:"
+
+#: Attribute of a connection: snapshot keys of the sessions its open transaction changed.
+_CHANGED = "_dbsessions_changed_sessions"
 
 
 def cache_keys(app_name: str, key_hash: str) -> tuple[str, str]:
@@ -64,7 +81,53 @@ def forget(sessions: Iterable[tuple[str, str]], using: str) -> None:
 
 
 def _delete_on_commit(keys: list[str], using: str) -> None:
+    """Drop (snapshot, version) key pairs once ``using`` commits; until then the open
+    transaction reads those sessions from the database."""
+    _changed_here(using, keys[::2])
     transaction.on_commit(lambda: _delete_many(keys), using=using)
+
+
+def _changed_here(using: str, snapshot_keys: list[str]) -> None:
+    """Note that the open transaction on ``using`` changed these sessions."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        return
+    changed = connection.__dict__.setdefault(_CHANGED, set())
+    changed.update(snapshot_keys)
+    # Registered each time: a callback registered in a savepoint that rolls back is dropped.
+    transaction.on_commit(changed.clear, using=using)
+
+
+def _changed_in_transaction(connection: BaseDatabaseWrapper, snapshot_key: str) -> bool:
+    """Whether the connection's open transaction changed this session."""
+    changed = connection.__dict__.get(_CHANGED)
+    if not changed:
+        return False
+    if not connection.in_atomic_block:
+        changed.clear()  # what a rolled-back transaction left behind
+        return False
+    return snapshot_key in changed
+
+
+def _reads_latest(connection: BaseDatabaseWrapper) -> bool:
+    """Whether a query now sees every change committed before it started."""
+    if not connection.in_atomic_block:
+        return True
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+        levels = (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)
+        return getattr(connection, "isolation_level", None) in levels
+    if vendor == "mysql":
+        return getattr(connection, "isolation_level", None) in (
+            "read committed",
+            "read uncommitted",
+        )
+    if vendor == "sqlite":
+        # Only a transaction that holds the write lock from its BEGIN sees the latest data.
+        return getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE")
+    return vendor == "oracle"
 
 
 def _engine_in_use() -> bool:
@@ -95,6 +158,7 @@ class SessionStore(db.SessionStore):
         super().__init__(session_key)
         self._cache = _cache()
 
+    @sensitive_variables(*KEY_VARIABLES)
     def _cache_keys(self, session_key: str) -> tuple[str, str]:
         key_hash, app_name = self._key_params(session_key)
         return cache_keys(app_name, key_hash)
@@ -102,7 +166,12 @@ class SessionStore(db.SessionStore):
     # Reads ------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
+        if self.session_key is None:
+            return self._start_afresh()
         snapshot_key, version_key = self._cache_keys(self.session_key)
+        connection = connections[self._using]
+        if _changed_in_transaction(connection, snapshot_key):
+            return super().load()
         try:
             found = self._cache.get_many([snapshot_key, version_key])
         except Exception:
@@ -116,6 +185,8 @@ class SessionStore(db.SessionStore):
             _, row_id, expires_at, stored = snapshot
             if expires_at > timezone.now():
                 return self._loaded(row_id, stored)
+        if not _reads_latest(connection):
+            return super().load()
         created = False
         if version is None:
             version, created = self._new_version(version_key)
@@ -141,7 +212,8 @@ class SessionStore(db.SessionStore):
         rows = self._select_session(with_expiry=True)
         if not rows:
             return self._start_afresh()
-        row_id, expires_at = rows[0][0], self._datetime(rows[0][1])
+        row_id = rows[0][0]
+        expires_at = db.as_datetime(connections[self._using], rows[0][1])
         stored = db.stored_values(rows, name_at=2)
         if version is not None:
             lifetime = int((expires_at - timezone.now()).total_seconds())
@@ -156,25 +228,22 @@ class SessionStore(db.SessionStore):
             # Too large for the cache, or the cache is gone: the database still has it.
             logger.warning("Could not cache a session snapshot.", exc_info=True)
 
-    def _datetime(self, value: Any) -> datetime:
-        """The row's ``expires_at`` as the ORM would return it (SQLite returns text)."""
-        connection = connections[self._using]
-        convert = getattr(connection.ops, "convert_datetimefield_value", None)
-        return value if convert is None else convert(value, None, connection)
-
     # Writes -----------------------------------------------------------------------
 
+    @sensitive_variables(*KEY_VARIABLES)
     def save(self, must_create: bool = False) -> None:
         key = self.session_key
         super().save(must_create)
-        if key is not None and not must_create:
+        if key is not None and not must_create and key == self.session_key:
             self._replace_version(key)
 
+    @sensitive_variables(*KEY_VARIABLES)
     def _replace_version(self, session_key: str) -> None:
         """After a save: a new version outdates the snapshot, and the next load, finding a
         version, needs no cache write before its query."""
-        version_key = self._cache_keys(session_key)[1]
+        snapshot_key, version_key = self._cache_keys(session_key)
         version, lifetime = secrets.token_hex(16), max(self.get_expiry_age(), 1)
+        _changed_here(self._using, [snapshot_key])
 
         def replace() -> None:
             try:
@@ -195,6 +264,7 @@ class SessionStore(db.SessionStore):
         if lifetime <= 0:
             return
         snapshot_key, version_key = self._cache_keys(self.session_key)
+        _changed_here(self._using, [snapshot_key])
         version = secrets.token_hex(16)
         entries = {
             version_key: version,
@@ -209,17 +279,23 @@ class SessionStore(db.SessionStore):
 
         transaction.on_commit(cache_it, using=self._using)
 
+    @sensitive_variables(*KEY_VARIABLES)
     def delete(self, session_key: str | None = None) -> None:
         key = session_key if session_key is not None else self.session_key
         super().delete(session_key)
         if key is not None and self._validate_session_key(key):
             self._forget(key)
 
+    @sensitive_variables(*KEY_VARIABLES)
     def cycle_key(self) -> None:
         old_key = self.session_key
         super().cycle_key()
         if old_key is not None and self._validate_session_key(old_key):
             self._forget(old_key)
+        if self.session_key is not None:
+            # The rotated row is this transaction's until it commits: not the cache's yet.
+            _changed_here(self._using, [self._cache_keys(self.session_key)[0]])
 
+    @sensitive_variables(*KEY_VARIABLES)
     def _forget(self, session_key: str) -> None:
         _delete_on_commit(list(self._cache_keys(session_key)), self._using)

@@ -22,17 +22,37 @@ from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.crypto import get_random_string
+from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends.lazy import PENDING, SessionData
 from dbsessions.backends.sql import Dialect, chunks, dialect_for, upsert_batches
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key, is_plausible_key
+from dbsessions.retry import retried
 from dbsessions.signals import send_on_commit, session_created, sessions_ended
 
 MAX_NAME_LENGTH = 200
 
+#: Locals and arguments that hold a session key: Django's error reports (the debug page,
+#: AdminEmailHandler) show them as "********************".
+KEY_VARIABLES = ("session_key", "old_key", "new_key", "key")
+
+#: Attribute of a connection: ids of session rows a password change on this thread ended.
+_ENDED_BY_PASSWORD_CHANGE = "_dbsessions_ended_by_password_change"
+
+
+def ended_by_password_change(using: str, row_ids: list[int]) -> None:
+    """Let this thread's ``cycle_key()`` of these just-ended sessions keep their data.
+
+    Django's ``update_session_auth_hash()`` rotates the key of the request that changed the
+    password; with ``END_OTHER_SESSIONS_ON_PASSWORD_CHANGE`` that session was ended with the
+    others, and only that request (on this thread) may carry it on under a new key.
+    """
+    connections[using].__dict__.setdefault(_ENDED_BY_PASSWORD_CHANGE, set()).update(row_ids)
+
 
 class SessionStore(SessionBase):
+    @sensitive_variables(*KEY_VARIABLES)
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._row_id: int | None = None
@@ -66,6 +86,7 @@ class SessionStore(SessionBase):
         connection = connections[self._using]
         return connection, dialect_for(connection)
 
+    @sensitive_variables(*KEY_VARIABLES)
     def _key_params(self, session_key: str) -> list[str]:
         if self._hashed is None or self._hashed[0] != session_key:
             self._hashed = (session_key, hash_key(session_key))
@@ -75,6 +96,7 @@ class SessionStore(SessionBase):
         """Serialize every value; values never decoded keep the bytes they were loaded as."""
         dumps = self.serializer().dumps
         limit = app_settings.MAX_VALUE_SIZE
+        size_of = self._connection()[1].value_wire_size if limit is not None else len
         if isinstance(data, SessionData):
             raw_values, pairs = data.raw_values, data.raw_items()
         else:
@@ -91,16 +113,19 @@ class SessionStore(SessionBase):
                     f"{name[:40]!r}... has {len(name)}."
                 )
             encoded[name] = raw = dumps(value)
-            if limit is not None and len(raw) > limit:
+            if limit is not None and (size := size_of(raw)) > limit:
                 raise ValueError(
-                    f"Session attribute {name!r} is {len(raw):,} bytes serialized, over "
-                    f"DBSESSIONS['MAX_VALUE_SIZE'] ({limit:,}); nothing was saved."
+                    f"Session attribute {name!r} is {size:,} bytes serialized, over "
+                    f"DBSESSIONS['MAX_VALUE_SIZE'] ({limit:,}) as sent to the database; "
+                    "nothing was saved."
                 )
         return encoded
 
     # Reads ------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
+        if self.session_key is None:
+            return self._start_afresh()
         rows = self._select_session(with_expiry=False)
         if not rows:
             return self._start_afresh()
@@ -129,6 +154,7 @@ class SessionStore(SessionBase):
         # next save deletes its row.
         return SessionData(stored, self.serializer().loads, label=row_id)
 
+    @sensitive_variables(*KEY_VARIABLES)
     def exists(self, session_key: str) -> bool:
         if not self._validate_session_key(session_key):
             return False
@@ -149,6 +175,7 @@ class SessionStore(SessionBase):
             self.modified = True
             return
 
+    @retried("save")
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
@@ -210,7 +237,7 @@ class SessionStore(SessionBase):
             return
         changed, removed = self._changes(self._stored, encoded)
         if not removed:
-            batches = list(upsert_batches(changed, dialect.upsert_batch))
+            batches = list(upsert_batches(changed, dialect))
             if not batches:
                 with connection.cursor() as cursor:
                     self._touch(cursor, dialect, touch_params)
@@ -230,12 +257,26 @@ class SessionStore(SessionBase):
             self._write(cursor, dialect, self._row_id, changed, removed)
 
     def _update_unknown_session(self, touch_params: list, encoded: dict[str, bytes]) -> None:
-        """Save a session that was never loaded (e.g. ``clear()`` before ``save()``)."""
+        """Save a session that was never loaded (e.g. ``clear()`` before ``save()``).
+
+        A session that is gone raises UpdateError, as any save does; one that has expired is
+        never extended: its rows go, and the data is saved as a new session under a new key,
+        as a load of the expired key would have started it.
+        """
         connection, dialect = self._connection()
         with transaction.atomic(using=self._using), connection.cursor() as cursor:
-            self._touch(cursor, dialect, touch_params)
             cursor.execute(dialect.lock_session_sql, self._key_params(self.session_key))
-            row_id = cursor.fetchone()[0]
+            row = cursor.fetchone()
+            if row is None:
+                raise UpdateError
+            row_id, expires_at = row
+            if as_datetime(connection, expires_at) <= timezone.now():
+                self._delete_rows(cursor, dialect, row_id)
+                self._session_key = None
+                self._stored = self._row_id = None
+                self.create()
+                return
+            self._touch(cursor, dialect, touch_params)
             # Every name the row holds is suspect: those not in the data are deleted.
             cursor.execute(dialect.attribute_names_sql, [row_id])
             stored = {name: None for (name,) in cursor.fetchall()}
@@ -286,7 +327,7 @@ class SessionStore(SessionBase):
     def _upsert(
         self, cursor: Any, dialect: Dialect, row_id: int, rows: list[tuple[str, bytes]]
     ) -> None:
-        for batch in upsert_batches(rows, dialect.upsert_batch):
+        for batch in upsert_batches(rows, dialect):
             prepared = self._prepared(batch)
             if dialect.has_upsert:
                 cursor.execute(
@@ -306,6 +347,8 @@ class SessionStore(SessionBase):
         except IntegrityError:
             cursor.execute(dialect.update_attribute_sql, [value, row_id, name])
 
+    @retried("delete")
+    @sensitive_variables(*KEY_VARIABLES)
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:
             if self.session_key is None:
@@ -320,26 +363,44 @@ class SessionStore(SessionBase):
             cursor.execute(dialect.lock_session_sql, self._key_params(session_key))
             row = cursor.fetchone()
             if row is not None:
-                cursor.execute(dialect.delete_all_attributes_sql, [row[0]])
-                cursor.execute(dialect.delete_session_sql, [row[0]])
-                send_on_commit(sessions_ended, self._using, session_ids=[row[0]], source="store")
+                self._delete_rows(cursor, dialect, row[0])
         if session_key == self.session_key:
             self._row_id = None
             self._stored = {}
 
+    def _delete_rows(self, cursor: Any, dialect: Dialect, row_id: int) -> None:
+        """Delete a locked session row and its attributes; ``sessions_ended`` on commit."""
+        cursor.execute(dialect.delete_all_attributes_sql, [row_id])
+        cursor.execute(dialect.delete_session_sql, [row_id])
+        send_on_commit(sessions_ended, self._using, session_ids=[row_id], source="store")
+
+    @sensitive_variables(*KEY_VARIABLES)
     def cycle_key(self) -> None:
-        """Give the session a new key with one UPDATE of its row; attributes stay put."""
+        """Give the session a new key with one UPDATE of its row; attributes stay put.
+
+        A session that another request ended (or rotated) since this one loaded it is not
+        brought back under the new key: the store starts an empty session instead, so a
+        rotation cannot undo "log out everywhere".
+        """
         data = self._session
         old_key = self.session_key
-        if old_key is not None and self._row_id is not None and self._rekey(old_key):
-            self._session_cache = data
-            self.modified = True
-            return
-        self.create()
+        if old_key is not None and self._row_id is not None:
+            if self._rekey(old_key):
+                self._session_cache = data
+                self.modified = True
+                return
+            ended = connections[self._using].__dict__.get(_ENDED_BY_PASSWORD_CHANGE, set())
+            if self._row_id not in ended:
+                data = {}
+            ended.discard(self._row_id)
+            self._stored = self._row_id = None
         self._session_cache = data
+        self.create()
         if old_key:
             self.delete(old_key)
 
+    @retried("rotation")
+    @sensitive_variables(*KEY_VARIABLES)
     def _rekey(self, old_key: str) -> bool:
         connection, dialect = self._connection()
         while True:
@@ -386,6 +447,12 @@ def stored_values(rows: list[tuple], name_at: int) -> dict[str, bytes]:
     if isinstance(rows[0][value_at], bytes):  # every driver but Oracle's
         return {row[name_at]: row[value_at] for row in rows}
     return {row[name_at]: _as_bytes(row[value_at]) for row in rows}
+
+
+def as_datetime(connection: BaseDatabaseWrapper, value: Any) -> Any:
+    """A datetime column read by raw SQL, as the ORM would return it (SQLite returns text)."""
+    convert = getattr(connection.ops, "convert_datetimefield_value", None)
+    return value if convert is None else convert(value, None, connection)
 
 
 def _as_bytes(value: Any) -> bytes:

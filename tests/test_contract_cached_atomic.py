@@ -1,0 +1,32 @@
+"""The contract tests of the cached_db engine again, each inside one transaction.
+
+As in a ``django.test.TestCase`` (or under ``ATOMIC_REQUESTS``), nothing commits: the engine
+must show a transaction its own saves, deletes and rotations although the cache learns of them
+only at a commit that never comes.
+"""
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from dbsessions.backends.cached_db import SessionStore
+from tests import test_contract, test_contract_async
+from tests.test_contract_cached import _rebound
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture(autouse=True)
+def cached_engine():
+    with override_settings(SESSION_ENGINE="dbsessions.backends.cached_db"):
+        caches["default"].clear()
+        yield
+
+
+@pytest.fixture
+def store():
+    return SessionStore()
+
+
+globals().update(_rebound(test_contract, "sync"))
+globals().update(_rebound(test_contract_async, "async"))
