@@ -426,7 +426,7 @@ def test_end_owner_sessions_of_another_apps_session_ends_nothing(operator, alice
     client = client_for(operator)
 
     page = run_action(client, "end_owner_sessions", [theirs._row_id], confirm=False)
-    assert "not users of this site" in page.content.decode()
+    assert "its owner is not a user of this site" in page.content.decode()
     assert "Yes, end" not in page.content.decode()
     run_action(client, "end_owner_sessions", [theirs._row_id], confirm=True)
 
