@@ -34,7 +34,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sql",
             action="store_true",
-            help="Print the DDL instead of running it; connects to no server.",
+            help=(
+                "Print the DDL instead of running it; connects to no server (without --vendor, "
+                "a MySQL database is asked whether it is MariaDB)."
+            ),
         )
         parser.add_argument(
             "--vendor",
