@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from django.core.cache import caches
+from django.core.management import call_command
 from django.db import connections, transaction
 from django.test import override_settings
 
@@ -20,7 +21,7 @@ from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from tests.test_cached_db import REDIS_URL, queries_to_load, redis_reachable, saved
-from tests.utils import run_threads
+from tests.utils import override_dbsessions, run_threads
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases="__all__"),
@@ -229,7 +230,57 @@ def test_a_read_committed_load_inside_a_transaction_still_fills_the_cache(vendor
     assert queries_to_load(key) == ({"visits": 1}, 0)
 
 
-@pytest.mark.skipif(os.environ.get("DBSESSIONS_DB", "sqlite") != "sqlite", reason="SQLite only")
+SQLITE_ONLY = pytest.mark.skipif(
+    os.environ.get("DBSESSIONS_DB", "sqlite") != "sqlite", reason="SQLite only"
+)
+
+
+@pytest.fixture(scope="module")
+def sqlite_file_alias(tmp_path_factory, django_db_setup, django_db_blocker):
+    """An alias for the session tables in a SQLite file in WAL mode, as sites run it (the test
+    database is in memory, where a reader's lock keeps every writer out).
+
+    Module-scoped so that it exists before the test's database access is set up: "__all__"
+    then includes it.
+    """
+    alias = "sessions_file"
+    connections.settings[alias] = {
+        **connections["default"].settings_dict,
+        "NAME": str(tmp_path_factory.mktemp("sqlite") / "sessions.sqlite3"),
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+    }
+    try:
+        with django_db_blocker.unblock():
+            # Every app: the flush after each test fills contenttypes and permissions there.
+            call_command("migrate", database=alias, verbosity=0)
+        yield alias
+    finally:
+        connections[alias].close()
+        del connections.settings[alias]
+        delattr(connections._connections, alias)
+
+
+@pytest.fixture
+def sqlite_wal_sessions(sqlite_file_alias):
+    """The sessions on that file, for this test; its connection settings."""
+    with override_dbsessions(DATABASE=sqlite_file_alias):
+        yield connections[sqlite_file_alias].settings_dict
+
+
+@SQLITE_ONLY
+@pytest.mark.concurrency
+def test_a_deferred_sqlite_transaction_never_caches_an_ended_session(sqlite_wal_sessions):
+    key = saved(_auth_user_id="7", visits=1).session_key
+    assert is_cached(key)
+
+    loaded = end_while_a_transaction_holds_an_old_snapshot(key, sqlite_wal_sessions)
+
+    assert loaded == [{"_auth_user_id": "7", "visits": 1}]  # its snapshot: the old rows
+    assert queries_to_load(key) == ({}, 1)
+    assert queries_to_load(key) == ({}, 1)
+
+
+@SQLITE_ONLY
 @pytest.mark.parametrize("mode, caches_it", [(None, False), ("IMMEDIATE", True)])
 def test_sqlite_caches_only_from_transactions_that_hold_the_write_lock(mode, caches_it):
     """A deferred transaction reads from the snapshot of its first read, which may predate a
