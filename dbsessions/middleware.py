@@ -63,5 +63,6 @@ def printable(value: str, max_length: int) -> str | None:
     """``value`` with each unprintable character (C0, DEL, C1, ...) made a space, trimmed to
     ``max_length`` after that, so the bound holds for what is stored; None if nothing is left.
     """
-    cleaned = "".join(char if char.isprintable() else " " for char in value)
-    return cleaned[:max_length].strip() or None
+    if not value.isprintable():  # rare: most agents need no character-by-character pass
+        value = "".join(char if char.isprintable() else " " for char in value)
+    return value[:max_length].strip() or None
