@@ -3,7 +3,9 @@
 Ending a session deletes its rows, so its next request finds no session and starts a fresh,
 anonymous one. Rows are locked before they are deleted, as ``SessionStore.delete()`` does, so
 a request saving one of them at that moment waits and then finds it gone (Django's
-``UpdateError``) instead of writing an attribute between the two DELETEs.
+``UpdateError``) instead of writing an attribute between the two DELETEs. They are locked the
+way a save locks its session, by key hash and in key hash order, so that neither a save nor
+another end can deadlock with an end.
 """
 
 from collections.abc import Iterable, Sequence
@@ -16,6 +18,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from dbsessions import retry
 from dbsessions.backends.cached_db import forget as forget_cached
 from dbsessions.backends.sql import chunks, dialect_for
 from dbsessions.conf import app_settings
@@ -77,21 +80,49 @@ def _user_filter(user: Any) -> Q:
 
 def _end(filters: Q) -> list[int]:
     using = app_settings.DATABASE
+    return retry.run(lambda: _end_once(using, filters), using, "end")
+
+
+def _end_once(using: str, filters: Q) -> list[int]:
+    sessions = Session.objects.using(using)
     with transaction.atomic(using=using):
-        # Locked in id order so that two bulk ends cannot deadlock each other.
-        rows = list(
-            Session.objects.using(using)
-            .select_for_update()
+        # Read without locking: a locking read through the principal or primary key index
+        # would lock rows before their key_hash entries, the reverse of a save.
+        found = dict(sessions.filter(filters).values_list("key_hash", "pk"))
+        rows = _lock(using, sorted(found))
+        # Login and logout rotate or replace the key, so an unchanged key hash still matches
+        # the filters. Sessions that match only now (created or rotated since the read, or
+        # newer than a caller's snapshot) are locked by the filters: rarely any, and a
+        # deadlock over one of them is retried.
+        locked = {pk for pk, _, _ in rows}
+        rows += [
+            row
+            for row in sessions.select_for_update()
             .filter(filters)
             .order_by("pk")
             .values_list("pk", "app_name", "key_hash")
-        )
+            if row[0] not in locked
+        ]
         ids = [pk for pk, _, _ in rows]
         _delete_rows(using, ids)
         if ids:
             forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
             send_on_commit(sessions_ended, using, session_ids=ids, source="api")
     return ids
+
+
+def _lock(using: str, key_hashes: Sequence[str]) -> list[tuple[int, str, str]]:
+    """Lock the sessions with these sorted key hashes; their (id, app_name, key_hash)."""
+    connection = connections[using]
+    dialect = dialect_for(connection)
+    rows = []
+    with connection.cursor() as cursor:
+        for batch in chunks(key_hashes):
+            cursor.execute(
+                dialect.lock_sessions_sql(len(batch)), dialect.lock_sessions_params(batch, None)
+            )
+            rows += cursor.fetchall()
+    return rows
 
 
 def _delete_rows(using: str, ids: Sequence[int]) -> None:

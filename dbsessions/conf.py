@@ -7,6 +7,7 @@ is the pair of table names: Django fixes a model's table when the model class is
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
@@ -17,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "ATTRIBUTE_TABLE": "dbsessions_attribute",
     "REDACT_NAMES": ["_auth_user_hash", "*password*", "*token*", "*secret*"],
     "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": False,
+    "RETRIES": 3,
 }
 
 WRITE_CONTENTS_CHOICES = ("changed", "all")
@@ -68,6 +70,17 @@ class Settings:
     def END_OTHER_SESSIONS_ON_PASSWORD_CHANGE(self) -> bool:
         """End a user's other sessions when their password changes."""
         return bool(self._get("END_OTHER_SESSIONS_ON_PASSWORD_CHANGE"))
+
+    @property
+    def RETRIES(self) -> int:
+        """Extra attempts of a save, end or purge batch that lost a deadlock; 0: none."""
+        value = self._get("RETRIES")
+        if type(value) is not int or value < 0:
+            raise ImproperlyConfigured(
+                "DBSESSIONS['RETRIES'] must be a whole number of extra attempts (0 disables "
+                f"retries), not {value!r}."
+            )
+        return value
 
 
 app_settings = Settings()

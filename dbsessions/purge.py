@@ -2,10 +2,13 @@
 
 A batch locks the expired rows it picks, skipping rows a request holds (SKIP LOCKED on
 PostgreSQL, MySQL 8 / MariaDB 10.6+, Oracle and SQL Server), deletes their attributes, then
-those sessions. A request that extends a session either commits first, and
-the session is no longer expired when picked, or holds the row and is skipped, or arrives
-after the batch locked it and then finds it gone, as Django reports a session deleted
-mid-request. Nothing ever deletes a session whose expiry lies in the future.
+those sessions. Outside PostgreSQL (which locks tuples) it reads the expired sessions first
+and then locks them by key hash, the way a save locks its session: InnoDB locks index entries,
+and locking rows through the expiry index would deadlock with a save of one. A request that
+extends a session either commits first, and the session is no longer expired when locked, or
+holds the row and is skipped, or arrives after the batch locked it and then finds it gone, as
+Django reports a session deleted mid-request. Nothing ever deletes a session whose expiry lies
+in the future.
 
 ``SessionStore.clear_expired()`` (and so Django's ``clearsessions``) and ``purge_sessions``
 both call ``purge_expired``.
@@ -20,8 +23,8 @@ from typing import Any
 from django.db import connections, transaction
 from django.utils import timezone
 
-from dbsessions import purge_pace, purge_sql
-from dbsessions.backends.sql import dialect_for
+from dbsessions import purge_pace, purge_sql, retry
+from dbsessions.backends.sql import chunks, dialect_for
 from dbsessions.signals import sessions_purged
 
 
@@ -46,7 +49,14 @@ class PurgeResult:
 def purge_batch(
     using: str, app_name: str, batch_size: int | None = None, now: object = None
 ) -> PurgeResult:
-    """Delete up to ``batch_size`` expired sessions of ``app_name`` in one transaction."""
+    """Delete up to ``batch_size`` expired sessions of ``app_name`` in one transaction.
+
+    A batch that loses a deadlock is retried (``DBSESSIONS["RETRIES"]``).
+    """
+    return retry.run(lambda: _purge_batch(using, app_name, batch_size, now), using, "purge")
+
+
+def _purge_batch(using: str, app_name: str, batch_size: int | None, now: object) -> PurgeResult:
     connection = connections[using]
     dialect = dialect_for(connection)
     limit = batch_size or purge_pace.BatchSizer.for_connection(connection).size
@@ -66,17 +76,38 @@ def purge_batch(
         if read_committed:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         if connection.vendor == "postgresql":
-            cursor.execute(purge_sql.postgresql_batch_sql(dialect, limit), [app_name, now])
-            result.sessions, result.attributes = cursor.fetchone()
-            result.picked = result.sessions
+            cursor.execute(purge_sql.postgresql_lock_sql(dialect, limit), [app_name, now])
+            ids = [row[0] for row in cursor.fetchall()]
+            result.picked = len(ids)
+            if ids:
+                cursor.execute(purge_sql.postgresql_delete_sql(dialect, ids))
+                result.sessions, result.attributes = cursor.fetchone()
             return result
-        skip_locked = connection.features.has_select_for_update_skip_locked
-        cursor.execute(dialect.expired_ids_sql(limit, skip_locked), [app_name, now])
-        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(dialect.expired_sessions_sql(limit), [app_name, now])
+        found = cursor.fetchall()
+        if connection.vendor == "sqlite":  # the batch holds the database's write lock
+            ids = [pk for pk, _ in found]
+        else:
+            ids = _lock_expired(connection, cursor, dialect, sorted(h for _, h in found), now)
         result.picked = len(ids)
         if ids:
             result.sessions, result.attributes = _delete_batch(connection, cursor, dialect, ids)
     return result
+
+
+def _lock_expired(
+    connection: Any, cursor: Any, dialect: Any, key_hashes: list[str], now: object
+) -> list[int]:
+    """Lock those sessions still expired that no request holds; return their ids."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    ids = []
+    for batch in chunks(key_hashes):
+        cursor.execute(
+            dialect.lock_sessions_sql(len(batch), expired=True, skip_locked=skip_locked),
+            dialect.lock_sessions_params(batch, expired_before=now),
+        )
+        ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) -> tuple[int, int]:

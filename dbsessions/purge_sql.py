@@ -53,18 +53,31 @@ def mysql_delete_by_id_sql(table: str) -> str:
     )
 
 
-def postgresql_batch_sql(dialect: Dialect, limit: int) -> str:
-    """The whole batch in one statement; returns (sessions, attributes) deleted.
+def postgresql_lock_sql(dialect: Dialect, limit: int) -> str:
+    """Lock up to ``limit`` expired sessions of one app, skipping those a request holds.
 
-    The foreign key is checked at commit (Django makes it DEFERRABLE INITIALLY DEFERRED),
-    so sessions and attributes can go in the same statement.
+    PostgreSQL locks tuples, not index entries: finding them through the expiry index takes
+    no lock a save could hold in the other order.
     """
     q = dialect.q
     return (
-        f"WITH doomed AS (SELECT {q('id')} FROM {dialect.s} "
+        f"SELECT {q('id')} FROM {dialect.s} "
         f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-        f"ORDER BY {q('expires_at')} LIMIT {int(limit)} FOR UPDATE SKIP LOCKED), "
-        f"gone AS (DELETE FROM {dialect.s} WHERE {q('id')} IN (SELECT {q('id')} FROM doomed) "
+        f"ORDER BY {q('expires_at')} LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
+    )
+
+
+def postgresql_delete_sql(dialect: Dialect, ids: Sequence[int]) -> str:
+    """Delete locked sessions ``ids`` and their attributes; returns (sessions, attributes).
+
+    A statement of its own, after the lock: its snapshot then holds every attribute a save
+    committed before the lock (the locking statement's may not, and the foreign key, checked
+    at commit, would refuse the batch). The foreign key is DEFERRABLE INITIALLY DEFERRED, so
+    sessions and attributes can go in the same statement.
+    """
+    q = dialect.q
+    return (
+        f"WITH gone AS (DELETE FROM {dialect.s} WHERE {q('id')} IN ({id_list(ids)}) "
         f"RETURNING {q('id')}), "
         f"attrs AS (DELETE FROM {dialect.a} WHERE {q('session_id')} IN "
         f"(SELECT {q('id')} FROM gone) RETURNING 1) "

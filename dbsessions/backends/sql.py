@@ -161,15 +161,48 @@ class Dialect:
     # Expired sessions ----------------------------------------------------------------
 
     @cache
-    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
-        """Lock and return up to ``limit`` expired session ids of one app."""
+    def expired_sessions_sql(self, limit: int) -> str:
+        """Up to ``limit`` (id, key_hash) of expired sessions of one app, locking nothing."""
         q = self.q
-        suffix = self.lock_suffix + (" SKIP LOCKED" if skip_locked else "")
         return (
-            f"SELECT {q('id')} FROM {self.s} "
+            f"SELECT {q('id')}, {q('key_hash')} FROM {self.s} "
             f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-            f"ORDER BY {q('expires_at')} LIMIT {int(limit)}{suffix}"
+            f"ORDER BY {q('expires_at')} LIMIT {int(limit)}"
         )
+
+    # Locking several sessions -------------------------------------------------------
+
+    @cache
+    def lock_sessions_sql(
+        self, count: int, expired: bool = False, skip_locked: bool = False
+    ) -> str:
+        """Lock ``count`` sessions by key hash, in key hash order; (id, app_name, key_hash).
+
+        A save locks its session through the key_hash index, then the row; InnoDB (and SQL
+        Server) lock index entries, so ends and purges take the same path or deadlock with it.
+        With ``expired``, the last parameter is a time the sessions must still expire before.
+        """
+        q = self.q
+        marks = ", ".join(["%s"] * count)
+        expiry = f" AND {q('expires_at')} < %s" if expired else ""
+        return (
+            f"SELECT {q('id')}, {q('app_name')}, {q('key_hash')} "
+            f"FROM {self.s}{self.lock_hint(skip_locked)} "
+            f"WHERE {q('key_hash')} IN ({marks}){expiry} "
+            f"ORDER BY {q('key_hash')}{self.lock_clause(skip_locked)}"
+        )
+
+    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> list:
+        """Parameters of ``lock_sessions_sql`` (with ``expired`` when ``expired_before``)."""
+        return [*key_hashes, *([] if expired_before is None else [expired_before])]
+
+    def lock_hint(self, skip_locked: bool) -> str:
+        """Table hint of a locking SELECT (SQL Server's way)."""
+        return ""
+
+    def lock_clause(self, skip_locked: bool) -> str:
+        """Trailing clause of a locking SELECT."""
+        return self.lock_suffix + (" SKIP LOCKED" if skip_locked and self.lock_suffix else "")
 
     # Session ids come from the database itself, so they travel as integer literals: no
     # vendor's parameter limit applies (Oracle still allows 1,000 items in an IN list).
@@ -236,10 +269,6 @@ class SQLiteDialect(_OnConflictUpsert):
     vendor = "sqlite"
     lock_suffix = ""
 
-    @cache
-    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
-        return super().expired_ids_sql(limit, skip_locked=False)
-
 
 def _backquote(name: str) -> str:
     return f"`{name}`"
@@ -254,6 +283,25 @@ class MySQLDialect(Dialect):
 
     vendor = "mysql"
     has_upsert = True
+
+    @cache
+    def lock_sessions_sql(
+        self, count: int, expired: bool = False, skip_locked: bool = False
+    ) -> str:
+        """One key lookup per session, in the order given: on a small table (or for most of
+        its rows) the optimizer would scan an IN list's rows through the primary key."""
+        q = self.q
+        expiry = f" AND {q('expires_at')} < %s" if expired else ""
+        one = (
+            f"(SELECT {q('id')}, {q('app_name')}, {q('key_hash')} FROM {self.s} "
+            f"WHERE {q('key_hash')} = %s{expiry}{self.lock_clause(skip_locked)})"
+        )
+        return " UNION ALL ".join([one] * count)
+
+    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> list:
+        if expired_before is None:
+            return list(key_hashes)
+        return [param for key_hash in key_hashes for param in (key_hash, expired_before)]
 
     @cache
     def upsert_sql(self, count: int) -> str:
@@ -299,14 +347,9 @@ class OracleDialect(Dialect):
         return [session_id, name, value, value]
 
     @cache
-    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
-        # Oracle refuses FETCH FIRST together with FOR UPDATE; ROWNUM is allowed.
-        q = self.q
-        suffix = self.lock_suffix + (" SKIP LOCKED" if skip_locked else "")
-        return (
-            f"SELECT {q('id')} FROM {self.s} "
-            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-            f"AND ROWNUM <= {int(limit)}{suffix}"
+    def expired_sessions_sql(self, limit: int) -> str:
+        return super().expired_sessions_sql(limit).replace(
+            f" LIMIT {int(limit)}", f" FETCH FIRST {int(limit)} ROWS ONLY"
         )
 
 
@@ -346,14 +389,16 @@ class SQLServerDialect(Dialect):
         )
 
     @cache
-    def expired_ids_sql(self, limit: int, skip_locked: bool) -> str:
+    def expired_sessions_sql(self, limit: int) -> str:
         q = self.q
-        hints = "UPDLOCK, ROWLOCK, READPAST" if skip_locked else "UPDLOCK, ROWLOCK"
         return (
-            f"SELECT TOP {int(limit)} {q('id')} FROM {self.s} WITH ({hints}) "
+            f"SELECT TOP {int(limit)} {q('id')}, {q('key_hash')} FROM {self.s} "
             f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
             f"ORDER BY {q('expires_at')}"
         )
+
+    def lock_hint(self, skip_locked: bool) -> str:
+        return " WITH (UPDLOCK, ROWLOCK, READPAST)" if skip_locked else " WITH (UPDLOCK, ROWLOCK)"
 
 
 DIALECTS: dict[str, type[Dialect]] = {

@@ -1,0 +1,134 @@
+"""Bounded retries of an operation that lost a deadlock or a serialization conflict.
+
+The lock order of saves, ends and purges keeps them from deadlocking each other, but a
+database can still pick one of them as a victim (a project's own transaction, another index, a
+serialization failure under REPEATABLE READ or SERIALIZABLE). The database has then rolled the
+transaction back, so running the operation again is safe, and it usually succeeds at once.
+
+Only an operation that owns its transaction is retried. Inside a caller's ``atomic()`` block
+the rollback undid the caller's earlier work too, which only the caller can redo: the error
+propagates, and the caller's block fails as it would without dbsessions.
+
+MySQL's lock wait timeout (1205) is not retried: it means a lock was held for
+``innodb_lock_wait_timeout`` (50 s by default), by something no retry waits out sooner; and
+without ``innodb_rollback_on_timeout`` the transaction is not even rolled back.
+"""
+
+import functools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, connections
+from django.views.decorators.debug import sensitive_variables
+
+from dbsessions.conf import app_settings
+
+logger = logging.getLogger("dbsessions")
+
+T = TypeVar("T")
+
+#: SQLSTATEs of a serialization failure and a detected deadlock (PostgreSQL, SQL Server).
+SQLSTATES = {"40001", "40P01"}
+#: Driver error codes per vendor: MySQL/MariaDB ER_LOCK_DEADLOCK, Oracle ORA-00060 (deadlock)
+#: and ORA-08177 (cannot serialize access), SQL Server 1205 (chosen as deadlock victim).
+CODES = {"mysql": {1213}, "oracle": {60, 8177}, "microsoft": {1205}}
+#: Seconds before the first retry; each further retry waits twice as long, at most MAX_DELAY.
+BASE_DELAY = 0.02
+MAX_DELAY = 1.0
+
+
+
+class _Retrying(threading.local):
+    """The aliases on which this thread is inside ``run``."""
+
+    def __init__(self) -> None:
+        self.aliases: set[str] = set()
+
+
+_retrying = _Retrying()
+
+
+def is_conflict(exc: BaseException, vendor: str) -> bool:
+    """Whether ``exc`` (a Django database error) is a deadlock or serialization failure.
+
+    Django wraps the driver's exception; the codes are on the original, its ``__cause__``.
+    """
+    cause = exc.__cause__ or exc
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if sqlstate in SQLSTATES:
+        return True
+    codes = CODES.get(vendor, set())
+    args = getattr(cause, "args", ())
+    if not codes or not args:
+        return False
+    first = args[0]
+    if vendor == "oracle":  # oracledb: args[0] is an error object with a numeric code
+        return getattr(first, "code", None) in codes
+    if vendor == "microsoft":  # pyodbc: (SQLSTATE, "[40001] ... deadlock victim ... (1205)")
+        return first in SQLSTATES or any(f"({code})" in str(args[-1]) for code in codes)
+    return first in codes
+
+
+def delay(attempt: int) -> float:
+    """Jittered exponential backoff before retry ``attempt`` (1, 2, ...): between half and all
+    of the doubling delay, so that the two sides of a deadlock do not collide again."""
+    ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@sensitive_variables("operation")
+def run(operation: Callable[[], T], using: str, what: str) -> T:
+    """Run ``operation`` on database ``using``, again after a deadlock, up to RETRIES times.
+
+    An operation that runs inside another retried one (a save inside ``cycle_key()``) is not
+    retried by itself: the outer one retries the whole.
+    """
+    connection = connections[using]
+    active = _retrying.aliases
+    if connection.in_atomic_block or using in active:
+        return operation()
+    retries = app_settings.RETRIES
+    active.add(using)
+    try:
+        for attempt in range(1, retries + 1):
+            try:
+                return operation()
+            except DatabaseError as exc:
+                if not is_conflict(exc, connection.vendor):
+                    raise
+                pause = delay(attempt)
+                logger.warning(
+                    "Session %s on database %r lost a deadlock or serialization conflict; "
+                    "retry %d of %d in %.0f ms.",
+                    what,
+                    using,
+                    attempt,
+                    retries,
+                    pause * 1000,
+                )
+                time.sleep(pause)
+        return operation()
+    finally:
+        active.discard(using)
+
+
+def retried(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a session engine method (on the ``DBSESSIONS["DATABASE"]`` alias) with ``run``.
+
+    The arguments may hold a session key: error reports show them as stars.
+    """
+
+    def decorator(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        @sensitive_variables("args", "kwargs", "operation")
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            operation = functools.partial(method, *args, **kwargs)
+            return run(operation, app_settings.DATABASE, what)
+
+        return wrapper
+
+    return decorator
