@@ -200,6 +200,18 @@ def test_cycle_key_then_save_of_an_ended_session_saves_only_what_follows():
     assert reloaded(session).load() == {"_auth_user_id": "8"}
 
 
+def test_save_of_a_never_read_store_whose_session_ended_starts_afresh():
+    key = saved({"a": 1}).session_key
+    session = SessionStore(key)
+    SessionStore(key).delete()
+
+    session.save()
+
+    assert session.session_key not in (None, key)
+    assert reloaded(session).load() == {}
+    assert SessionStore(key).load() == {}
+
+
 def test_load_without_a_key_is_empty(store):
     assert store.load() == {}
     assert store.session_key is None

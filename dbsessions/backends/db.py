@@ -180,6 +180,8 @@ class SessionStore(SessionBase):
         if self.session_key is None:
             return self.create()
         data = self._get_session(no_load=must_create)
+        if self.session_key is None:  # that first load found the session gone: start afresh
+            return self.create()
         encoded = self._encode(data)
         now = timezone.now()
         expires_at = self.get_expiry_date(modification=now)
