@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from dbsessions import retry
 from dbsessions.backends.cached_db import forget as forget_cached
+from dbsessions.backends.db import ended_by_password_change
 from dbsessions.backends.sql import chunks, dialect_for
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
@@ -144,10 +145,11 @@ def _end_sessions_on_password_change(
     ``set_password()`` leaves the clear password in ``_password`` until ``save()`` returns,
     which is how a password change is told apart from any other save. The session of the
     request that changed it survives: Django's ``update_session_auth_hash()`` then cycles its
-    key, and the engine re-creates a session whose row is gone with the same data.
+    key, and the engine re-creates it under a new key with the same data (only on this thread:
+    any other rotation of an ended session starts an empty one).
     """
     if created or getattr(instance, "_password", None) is None:
         return
     if not app_settings.END_OTHER_SESSIONS_ON_PASSWORD_CHANGE:
         return
-    end_all_sessions(instance)
+    ended_by_password_change(app_settings.DATABASE, _end(_user_filter(instance)))

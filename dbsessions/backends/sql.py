@@ -45,6 +45,10 @@ class Dialect:
     def q(self, name: str) -> str:
         return self.quote_name(name)
 
+    def value_wire_size(self, value: bytes) -> int:
+        """Bytes a serialized value takes in the statement the driver sends."""
+        return len(value)
+
     @cached_property
     def s(self) -> str:
         return self.q(self.session_table)
@@ -81,9 +85,10 @@ class Dialect:
 
     @cached_property
     def lock_session_sql(self) -> str:
+        """Lock a session row by its key; returns (id, expires_at)."""
         q = self.q
         return (
-            f"SELECT {q('id')} FROM {self.s} "
+            f"SELECT {q('id')}, {q('expires_at')} FROM {self.s} "
             f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s{self.lock_suffix}"
         )
 
@@ -270,6 +275,9 @@ class SQLiteDialect(_OnConflictUpsert):
     lock_suffix = ""
 
 
+_MYSQL_ESCAPED = (b"\\", b"'", b'"', b"\0", b"\n", b"\r", b"\x1a")
+
+
 def _backquote(name: str) -> str:
     return f"`{name}`"
 
@@ -283,6 +291,11 @@ class MySQLDialect(Dialect):
 
     vendor = "mysql"
     has_upsert = True
+
+    def value_wire_size(self, value: bytes) -> int:
+        """mysqlclient sends values inline, escaping NUL, CR, LF, Ctrl-Z, quotes and
+        backslashes with a backslash each: a value of quotes travels at twice its size."""
+        return len(value) + sum(value.count(byte) for byte in _MYSQL_ESCAPED)
 
     @cache
     def lock_sessions_sql(
@@ -371,7 +384,7 @@ class SQLServerDialect(Dialect):
     def lock_session_sql(self) -> str:
         q = self.q
         return (
-            f"SELECT {q('id')} FROM {self.s} WITH (UPDLOCK, ROWLOCK) "
+            f"SELECT {q('id')}, {q('expires_at')} FROM {self.s} WITH (UPDLOCK, ROWLOCK) "
             f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
         )
 
@@ -442,16 +455,20 @@ def chunks(items: Sequence, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequ
 
 
 def upsert_batches(
-    rows: Sequence[tuple[str, bytes]], max_rows: int
+    rows: Sequence[tuple[str, bytes]], dialect: Dialect
 ) -> Iterable[list[tuple[str, bytes]]]:
-    """Split (name, value) rows by count and by payload size; a huge value travels alone."""
+    """Split (name, value) rows by count and by the size they travel at; a huge value
+    travels alone."""
     batch: list[tuple[str, bytes]] = []
     size = 0
     for name, value in rows:
-        if batch and (len(batch) >= max_rows or size + len(value) > MAX_BYTES_PER_STATEMENT):
+        value_size = dialect.value_wire_size(value)
+        if batch and (
+            len(batch) >= dialect.upsert_batch or size + value_size > MAX_BYTES_PER_STATEMENT
+        ):
             yield batch
             batch, size = [], 0
         batch.append((name, value))
-        size += len(value)
+        size += value_size
     if batch:
         yield batch
