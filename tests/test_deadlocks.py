@@ -11,16 +11,18 @@ import time
 from datetime import timedelta
 
 import pytest
+import sqlglot
 from django.contrib.sessions.backends.base import UpdateError
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError, connections, transaction
 from django.utils import timezone
 
-from dbsessions import api, retry
+from dbsessions import api, purge_sql, retry
 from dbsessions.backends.db import SessionStore
+from dbsessions.backends.sql import DIALECTS, MySQLDialect, PostgreSQLDialect
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
-from dbsessions.models import Attribute, Session
+from dbsessions.models import Attribute
 from dbsessions.purge import purge_expired
 from tests.utils import override_dbsessions, run_threads, saved_session, session_rows
 
@@ -161,6 +163,41 @@ def test_purging_expired_sessions_being_saved_raises_only_update_error(vendor):
     assert not session_rows().exists()
 
 
+@override_dbsessions(RETRIES=0)
+@pytest.mark.parametrize("vendor", server_databases)
+def test_rotating_keys_of_sessions_being_saved_raises_only_update_error(vendor):
+    """A login rotates the key of sessions that 8 threads keep saving under the current key."""
+    keys = [saved_session(n=0).session_key for _ in range(3)]
+    rounds = Rounds()
+    deadline = time.monotonic() + 3
+
+    def rotator() -> None:
+        while time.monotonic() < deadline:
+            index = random.randrange(len(keys))
+            store = SessionStore(keys[index])
+            store.load()
+            try:
+                store.cycle_key()
+            except DatabaseError as exc:
+                rounds.failed(exc)
+            keys[index] = store.session_key
+        rounds.ended.set()
+
+    def saver(index: int) -> None:
+        while not rounds.ended.is_set():
+            store = SessionStore(random.choice(keys))
+            if "n" not in store:
+                continue  # rotated meanwhile
+            store["n"] += 1
+            store[f"saver{index}"] = store["n"]
+            save_or_record(rounds, store)
+
+    assert run_threads(lambda index: saver(index) if index else rotator(), SAVERS + 1) == []
+    assert rounds.errors == []
+    assert rounds.update_errors > 0
+    assert session_rows().count() == 3
+
+
 def backend_id(connection) -> int:
     """The server's id of ``connection``'s session, as its lock views name it."""
     with connection.cursor() as cursor:
@@ -192,30 +229,27 @@ def wait_until_blocked(connection, backend: int) -> None:
     raise AssertionError("the end never waited for the lock")
 
 
-def end_into_a_deadlock(end) -> None:
-    """Run ``end`` (which ends sessions ``a`` and ``b``) while another connection takes
-    their locks in the opposite order, so that the end loses a real deadlock.
+def into_a_deadlock(operation, held, wanted) -> None:
+    """Run ``operation`` while another connection holds lock ``held`` and, once the operation
+    waits for it, asks for lock ``wanted``, which the operation holds: a real deadlock.
 
-    The end locks in key hash order: ``a``, then waits for ``b``, which the other
-    connection holds; that one then asks for ``a``. The other one has deleted rows first, so
-    InnoDB (which rolls back the lighter transaction) picks the end; PostgreSQL picks the
-    end too, the first to have waited for deadlock_timeout.
+    The other connection has deleted rows first, so InnoDB (which rolls back the lighter
+    transaction) picks the operation; PostgreSQL picks it too, the first to have waited for
+    deadlock_timeout.
     """
-    a, b = sorted((saved_session(n=1), saved_session(n=2)), key=lambda s: hash_key(s.session_key))
     ballast = saved_session(**{f"k{i}": i for i in range(50)})
     alias = app_settings.DATABASE
-    end_backend = backend_id(connections[alias])
+    waiter = backend_id(connections[alias])
     holding, errors = threading.Event(), []
 
     def other() -> None:
-        connection = connections[alias]
         try:
             with transaction.atomic(using=alias):
                 Attribute.objects.using(alias).filter(session_id=ballast._row_id).delete()
-                list(Session.objects.using(alias).select_for_update().filter(pk=b._row_id))
+                held()
                 holding.set()
-                wait_until_blocked(connection, end_backend)
-                list(Session.objects.using(alias).select_for_update().filter(pk=a._row_id))
+                wait_until_blocked(connections[alias], waiter)
+                wanted()
                 transaction.set_rollback(True, using=alias)
         except BaseException as exc:
             errors.append(exc)
@@ -227,10 +261,25 @@ def end_into_a_deadlock(end) -> None:
     thread.start()
     try:
         assert holding.wait(20)
-        end([a._row_id, b._row_id])
+        operation()
     finally:
         thread.join(30)
         assert errors == []
+
+
+def lock_session(row_id: int) -> None:
+    list(session_rows().select_for_update().filter(pk=row_id))
+
+
+def end_into_a_deadlock(end) -> None:
+    """Run ``end([a, b])``, which locks ``a`` and then ``b`` (key hash order), while another
+    connection holds ``b`` and then asks for ``a``."""
+    a, b = sorted((saved_session(n=1), saved_session(n=2)), key=lambda s: hash_key(s.session_key))
+    into_a_deadlock(
+        lambda: end([a._row_id, b._row_id]),
+        held=lambda: lock_session(b._row_id),
+        wanted=lambda: lock_session(a._row_id),
+    )
 
 
 def retries_logged(caplog) -> list[str]:
@@ -276,6 +325,27 @@ def test_inside_a_callers_transaction_the_deadlock_is_raised(vendor, caplog):
     assert retries_logged(caplog) == []
 
 
+@pytest.mark.parametrize("vendor", server_databases)
+def test_a_save_that_loses_a_deadlock_is_retried(vendor, caplog):
+    """The save locks its row, then waits for an attribute row the other connection holds."""
+    caplog.set_level(logging.WARNING, logger="dbsessions")
+    stored = saved_session(x=1, y=2)
+    store = SessionStore(stored.session_key)
+    store["x"] = 10
+    del store["y"]
+    attributes = Attribute.objects.using(app_settings.DATABASE)
+
+    into_a_deadlock(
+        store.save,
+        held=lambda: attributes.filter(session_id=stored._row_id, name="x").update(value=b"0"),
+        wanted=lambda: lock_session(stored._row_id),
+    )
+
+    assert dict(SessionStore(stored.session_key).items()) == {"x": 10}
+    (message,) = retries_logged(caplog)
+    assert message.startswith("Session save on database ") and "retry 1 of 3" in message
+
+
 class DriverError(Exception):
     """A driver's exception, as Django's wrapper carries it in ``__cause__``."""
 
@@ -316,3 +386,36 @@ def test_a_bad_retries_setting_is_refused_clearly(value):
     with override_dbsessions(RETRIES=value), pytest.raises(ImproperlyConfigured) as raised:
         app_settings.RETRIES
     assert "DBSESSIONS['RETRIES'] must be a whole number" in str(raised.value)
+
+
+GRAMMARS = {"oracle": "oracle", "microsoft": "tsql", "postgresql": "postgres", "mysql": "mysql"}
+PLACEHOLDERS = {"oracle": ":p", "microsoft": "?", "postgresql": "$1", "mysql": "?"}
+
+
+@pytest.mark.parametrize("vendor", GRAMMARS)
+def test_the_locking_statements_parse_in_every_vendor_grammar(vendor):
+    """Oracle and SQL Server run nowhere here: their statements are parsed (as in
+    test_vendor_sql) instead."""
+    d = DIALECTS[vendor]("dbsessions_session", "dbsessions_attribute")
+    statements = [
+        d.expired_sessions_sql(50),
+        d.lock_sessions_sql(3),
+        d.lock_sessions_sql(2, expired=True, skip_locked=True),
+        d.rekey_session_sql,
+    ]
+    if vendor == "postgresql":
+        statements.append(purge_sql.postgresql_lock_sql(d, 50))
+        statements.append(purge_sql.postgresql_delete_sql(d, [1]))
+    for sql in statements:
+        parsed = sqlglot.parse_one(sql.replace("%s", PLACEHOLDERS[vendor]), read=GRAMMARS[vendor])
+        assert not isinstance(parsed, sqlglot.exp.Command), sql
+
+
+def test_mysql_locks_each_session_through_its_key():
+    d = MySQLDialect("s", "a")
+    sql = d.lock_sessions_sql(2, expired=True, skip_locked=True)
+    assert sql.count("WHERE `key_hash` = %s AND `expires_at` < %s FOR UPDATE SKIP LOCKED") == 2
+    assert d.lock_sessions_params(["h1", "h2"], expired_before="t") == ["h1", "t", "h2", "t"]
+    assert "IGNORE INDEX (PRIMARY)" in d.rekey_session_sql
+    p = PostgreSQLDialect("s", "a")
+    assert p.lock_sessions_params(["h1", "h2"], expired_before="t") == ["h1", "h2", "t"]

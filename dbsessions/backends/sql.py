@@ -297,6 +297,14 @@ class MySQLDialect(Dialect):
         backslashes with a backslash each: a value of quotes travels at twice its size."""
         return len(value) + sum(value.count(byte) for byte in _MYSQL_ESCAPED)
 
+    @cached_property
+    def rekey_session_sql(self) -> str:
+        """Found by its key, like a save: through the primary key (the optimizer's choice on
+        a small table) the UPDATE would lock the row first, then the key's index entry."""
+        return super().rekey_session_sql.replace(
+            f"UPDATE {self.s} SET", f"UPDATE {self.s} IGNORE INDEX (PRIMARY) SET", 1
+        )
+
     @cache
     def lock_sessions_sql(
         self, count: int, expired: bool = False, skip_locked: bool = False
