@@ -71,6 +71,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="dbsessions.E008",
             )
         )
+    retries = app_settings._get("RETRIES")
+    if type(retries) is not int or retries < 0:
+        errors.append(
+            Error(
+                "DBSESSIONS['RETRIES'] must be a whole number of extra attempts (0 disables "
+                f"retries), not {retries!r}.",
+                id="dbsessions.E010",
+            )
+        )
     redact = app_settings._get("REDACT_NAMES")
     if not isinstance(redact, (list, tuple)) or not all(isinstance(n, str) for n in redact):
         errors.append(

@@ -79,6 +79,17 @@ def test_max_value_size_must_be_a_number_of_bytes():
     assert ids(check_settings()) == ["dbsessions.E008"]
 
 
+@pytest.mark.parametrize("retries", [-1, 1.5, "3", True, None])
+def test_retries_must_be_a_whole_number(retries):
+    with override_settings(DBSESSIONS={"RETRIES": retries}):
+        assert ids(check_settings()) == ["dbsessions.E010"]
+
+
+@override_settings(DBSESSIONS={"RETRIES": 0})
+def test_no_retries_is_allowed():
+    assert check_settings() == []
+
+
 CACHED = "dbsessions.backends.cached_db"
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 REDIS = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}

@@ -44,6 +44,9 @@ def every_statement(d) -> list[str]:
         d.update_attribute_sql,
         d.insert_attribute_sql,
         d.upsert_sql(1),
+        d.expired_sessions_sql(50),
+        d.lock_sessions_sql(3),
+        d.lock_sessions_sql(2, expired=True, skip_locked=True),
     ]
     if d.upsert_batch > 1:
         statements.append(d.upsert_sql(3))
