@@ -41,7 +41,6 @@ BASE_DELAY = 0.02
 MAX_DELAY = 1.0
 
 
-
 class _Retrying(threading.local):
     """The aliases on which this thread is inside ``run``."""
 
