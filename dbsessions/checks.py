@@ -123,8 +123,7 @@ def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
         if missing:
             return [
                 Warning(
-                    f"The session cache {alias!r} ({backend}) OPTIONS lacks "
-                    f"{', '.join(missing)}.",
+                    f"The session cache {alias!r} ({backend}) OPTIONS lacks {', '.join(missing)}.",
                     hint="Without them, a Redis that accepts connections but never answers "
                     "holds each cache call for redis-py's default (5 s in recent releases, "
                     "no limit in older ones), several times per login. Set both to a "

@@ -201,9 +201,7 @@ def _create_sessions(new: dict[str, tuple[dict, datetime]], now: datetime) -> No
         Session(
             key_hash=key_hash,
             app_name=app_name,
-            principal=None
-            if data.get(AUTH_USER_ID_KEY) is None
-            else str(data[AUTH_USER_ID_KEY]),
+            principal=None if data.get(AUTH_USER_ID_KEY) is None else str(data[AUTH_USER_ID_KEY]),
             created_at=now,
             last_access=now,
             expires_at=expires,

@@ -445,9 +445,7 @@ def test_other_apps_owners_are_not_shown_or_found_as_this_sites_users(admin_clie
     detail = admin_client.get(reverse("admin:dbsessions_session_change", args=[theirs._row_id]))
     alice_url = reverse("admin:auth_user_change", args=[alice.pk])
     assert alice_url not in detail.content.decode()
-    assert changelist_ids(admin_client.get(reverse(CHANGELIST), {"q": "alice"})) == [
-        mine._row_id
-    ]
+    assert changelist_ids(admin_client.get(reverse(CHANGELIST), {"q": "alice"})) == [mine._row_id]
 
 
 def test_actions_need_the_delete_permission(viewer):

@@ -32,7 +32,6 @@ pytestmark = [
 ]
 
 
-
 @pytest.fixture(autouse=True)
 def redis_sessions():
     with override_settings(

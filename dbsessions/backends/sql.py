@@ -369,8 +369,10 @@ class OracleDialect(Dialect):
 
     @cache
     def expired_sessions_sql(self, limit: int) -> str:
-        return super().expired_sessions_sql(limit).replace(
-            f" LIMIT {int(limit)}", f" FETCH FIRST {int(limit)} ROWS ONLY"
+        return (
+            super()
+            .expired_sessions_sql(limit)
+            .replace(f" LIMIT {int(limit)}", f" FETCH FIRST {int(limit)} ROWS ONLY")
         )
 
 
