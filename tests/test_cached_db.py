@@ -18,7 +18,7 @@ from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
-from tests.utils import run_threads
+from tests.utils import SERVER_VENDORS, run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -241,13 +241,7 @@ def test_a_save_rolled_back_keeps_the_snapshot_true():
 
 
 @pytest.mark.concurrency
-@pytest.mark.parametrize(
-    "vendor",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_concurrent_loads_and_saves_leave_no_stale_snapshot(vendor):
     """Threads load (from the cache when they can) and save their own keys; afterwards the
     cache serves exactly what the database holds."""

@@ -21,7 +21,7 @@ from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from tests.test_cached_db import REDIS_URL, queries_to_load, redis_reachable, saved
-from tests.utils import override_dbsessions, run_threads
+from tests.utils import SERVER_VENDORS, override_dbsessions, run_threads
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases="__all__"),
@@ -185,13 +185,7 @@ def end_while_a_transaction_holds_an_old_snapshot(key: str, settings_dict: dict)
 
 
 @pytest.mark.concurrency
-@pytest.mark.parametrize(
-    "vendor",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_a_repeatable_read_load_never_caches_an_ended_session(vendor):
     key = saved(_auth_user_id="7", visits=1).session_key
     assert is_cached(key)
@@ -212,13 +206,7 @@ def test_a_repeatable_read_load_never_caches_an_ended_session(vendor):
 
 
 @pytest.mark.concurrency
-@pytest.mark.parametrize(
-    "vendor",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_a_read_committed_load_inside_a_transaction_still_fills_the_cache(vendor):
     key = saved(visits=1).session_key
     caches["redis"].clear()

@@ -7,7 +7,7 @@ from django.contrib.sessions.backends.base import UpdateError
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.models import Attribute, Session
-from tests.utils import run_threads
+from tests.utils import SERVER_VENDORS, run_threads
 
 THREADS = 8
 ITERATIONS = 25
@@ -15,10 +15,6 @@ ITERATIONS = 25
 pytestmark = [
     pytest.mark.django_db(databases="__all__", transaction=True),
     pytest.mark.concurrency,
-]
-server_databases = [
-    pytest.param("postgresql", marks=pytest.mark.postgresql),
-    pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 
 
@@ -29,7 +25,7 @@ def new_session(**data) -> str:
     return session.session_key
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_distinct_keys_written_concurrently_are_all_kept(vendor):
     key = new_session(shared="start")
 
@@ -49,7 +45,7 @@ def test_distinct_keys_written_concurrently_are_all_kept(vendor):
     assert len(data) == 1 + THREADS + THREADS * ITERATIONS
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_same_key_written_concurrently_raises_nothing(vendor):
     key = new_session()
     written = {(i, j) for i in range(THREADS) for j in range(ITERATIONS)}
@@ -65,7 +61,7 @@ def test_same_key_written_concurrently_raises_nothing(vendor):
     assert Attribute.objects.filter(name="shared").count() == 1
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_new_key_inserted_concurrently_raises_nothing(vendor):
     """Every thread inserts the same new attribute at once: the upsert absorbs the race."""
     keys = [new_session() for _ in range(ITERATIONS)]
@@ -80,7 +76,7 @@ def test_new_key_inserted_concurrently_raises_nothing(vendor):
     assert Attribute.objects.filter(name="fresh").count() == ITERATIONS
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_session_deleted_while_another_thread_saves(vendor):
     key = new_session(n=0)
     outcome: dict[str, object] = {}
@@ -113,7 +109,7 @@ def test_session_deleted_while_another_thread_saves(vendor):
     assert Attribute.objects.count() == 0
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_delete_between_load_and_save_takes_the_update_error_path(vendor):
     key = new_session(n=0)
     loaded = threading.Event()

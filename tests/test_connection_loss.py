@@ -11,6 +11,7 @@ from django.db import DatabaseError, connections
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
+from tests.utils import SERVER_VENDORS
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -31,13 +32,7 @@ def kill_sessions_connection() -> None:
         killer.close()
 
 
-@pytest.mark.parametrize(
-    "vendor",
-    [
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_dropped_connection_gives_an_error_then_recovers(vendor):
     mine, other = SessionStore(), SessionStore()
     mine["cart"] = {"apple": 1}

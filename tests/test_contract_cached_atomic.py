@@ -6,27 +6,11 @@ only at a commit that never comes.
 """
 
 import pytest
-from django.core.cache import caches
-from django.test import override_settings
 
-from dbsessions.backends.cached_db import SessionStore
 from tests import test_contract, test_contract_async
-from tests.test_contract_cached import _rebound
+from tests.test_contract_cached import _rebound, cached_engine, store  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-@pytest.fixture(autouse=True)
-def cached_engine():
-    with override_settings(SESSION_ENGINE="dbsessions.backends.cached_db"):
-        caches["default"].clear()
-        yield
-
-
-@pytest.fixture
-def store():
-    return SessionStore()
-
 
 globals().update(_rebound(test_contract, "sync"))
 globals().update(_rebound(test_contract_async, "async"))

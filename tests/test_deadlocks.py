@@ -24,17 +24,17 @@ from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
 from dbsessions.models import Attribute
 from dbsessions.purge import purge_expired
-from tests.utils import override_dbsessions, run_threads, saved_session, session_rows
+from tests.utils import (
+    SERVER_VENDORS,
+    override_dbsessions,
+    run_threads,
+    saved_session,
+    session_rows,
+)
 
 pytestmark = [
     pytest.mark.django_db(databases="__all__", transaction=True),
     pytest.mark.concurrency,
-]
-# SQLite's test database is in memory with a shared cache, whose table locks fail at once
-# instead of waiting: the stress tests need a server.
-server_databases = [
-    pytest.param("postgresql", marks=pytest.mark.postgresql),
-    pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 
 SAVERS = 8
@@ -77,7 +77,7 @@ def save_or_record(rounds: Rounds, store: SessionStore) -> bool:
 
 
 @override_dbsessions(RETRIES=0)
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_ending_sessions_being_saved_raises_only_update_error(vendor, django_user_model):
     """The api ends sessions that 8 threads keep saving: savers see UpdateError, nothing else."""
     user = django_user_model.objects.create_user("alice")
@@ -121,7 +121,7 @@ def test_ending_sessions_being_saved_raises_only_update_error(vendor, django_use
 
 
 @override_dbsessions(RETRIES=0)
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_purging_expired_sessions_being_saved_raises_only_update_error(vendor):
     """A purge deletes expired sessions that 8 threads keep saving (still expired)."""
     rounds = Rounds()
@@ -164,7 +164,7 @@ def test_purging_expired_sessions_being_saved_raises_only_update_error(vendor):
 
 
 @override_dbsessions(RETRIES=0)
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_rotating_keys_of_sessions_being_saved_raises_only_update_error(vendor):
     """A login rotates the key of sessions that 8 threads keep saving under the current key."""
     keys = [saved_session(n=0).session_key for _ in range(3)]
@@ -286,7 +286,7 @@ def retries_logged(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if "lost a deadlock" in r.getMessage()]
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_an_end_that_loses_a_deadlock_is_retried(vendor, caplog):
     caplog.set_level(logging.WARNING, logger="dbsessions")
     ended = []
@@ -300,7 +300,7 @@ def test_an_end_that_loses_a_deadlock_is_retried(vendor, caplog):
 
 
 @override_dbsessions(RETRIES=0)
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_without_retries_the_deadlock_is_raised(vendor, caplog):
     with pytest.raises(OperationalError) as raised:
         end_into_a_deadlock(api.end_sessions)
@@ -310,7 +310,7 @@ def test_without_retries_the_deadlock_is_raised(vendor, caplog):
     assert retries_logged(caplog) == []
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_inside_a_callers_transaction_the_deadlock_is_raised(vendor, caplog):
     """The rollback undid the caller's work too: only the caller can run it again."""
 
@@ -325,7 +325,7 @@ def test_inside_a_callers_transaction_the_deadlock_is_raised(vendor, caplog):
     assert retries_logged(caplog) == []
 
 
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_a_save_that_loses_a_deadlock_is_retried(vendor, caplog):
     """The save locks its row, then waits for an attribute row the other connection holds."""
     caplog.set_level(logging.WARNING, logger="dbsessions")

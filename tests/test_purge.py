@@ -19,12 +19,9 @@ from dbsessions.models import Attribute, Session
 from dbsessions.purge import purge_expired
 from dbsessions.purge_sql import purge_lock
 from dbsessions.signals import sessions_purged
+from tests.utils import SERVER_VENDORS
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
-server_databases = [
-    pytest.param("postgresql", marks=pytest.mark.postgresql),
-    pytest.param("mysql", marks=pytest.mark.mysql),
-]
 
 
 def make_sessions(
@@ -151,7 +148,7 @@ def test_database_error_gives_a_clear_message(sessions_connection):
 
 
 @pytest.mark.concurrency
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_second_purge_says_another_runs_and_exits_zero(vendor):
     make_sessions(3, expired=True)
     holding, release = threading.Event(), threading.Event()
@@ -181,7 +178,7 @@ def test_second_purge_says_another_runs_and_exits_zero(vendor):
 
 
 @pytest.mark.concurrency
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_session_being_extended_during_the_purge_survives(vendor):
     """A request holds an expired session's row while extending it; the purge goes past it."""
     make_sessions(20, expired=True, prefix="old")
@@ -217,7 +214,7 @@ def test_session_being_extended_during_the_purge_survives(vendor):
 
 
 @pytest.mark.concurrency
-@pytest.mark.parametrize("vendor", server_databases)
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_live_sessions_saved_concurrently_lose_nothing(vendor):
     make_sessions(600, expired=True, attrs=5)
     keys = []

@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 from django.conf import settings
 from django.db import connections
 from django.db.models import QuerySet
@@ -10,6 +11,14 @@ from django.test import override_settings
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
 from dbsessions.models import Session
+
+#: ``@pytest.mark.parametrize("vendor", SERVER_VENDORS)``: a test that needs a server, run in
+#: that server's run. (SQLite's in-memory test database, shared between threads, fails
+#: concurrent writers at once instead of letting them wait.)
+SERVER_VENDORS = [
+    pytest.param("postgresql", marks=pytest.mark.postgresql),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+]
 
 
 def override_dbsessions(**values) -> override_settings:
