@@ -394,7 +394,9 @@ class SessionStore(SessionBase):
             ended = connections[self._using].__dict__.get(_ENDED_BY_PASSWORD_CHANGE, set())
             if self._row_id not in ended:
                 data = {}
-            ended.discard(self._row_id)
+            # Only the rotation that follows the password change may use them: no later load
+            # can find these rows, so the set holds nothing of use after it.
+            ended.clear()
             self._stored = self._row_id = None
         self._session_cache = data
         self.create()
