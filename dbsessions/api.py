@@ -104,7 +104,7 @@ def _end_once(using: str, filters: Q) -> list[int]:
             .values_list("pk", "app_name", "key_hash")
             if row[0] not in locked
         ]
-        ids = [pk for pk, _, _ in rows]
+        ids = sorted(pk for pk, _, _ in rows)  # locked in key hash order; reported by id
         _delete_rows(using, ids)
         if ids:
             forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
