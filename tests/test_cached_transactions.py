@@ -237,8 +237,9 @@ def sqlite_file_alias(tmp_path_factory, django_db_setup, django_db_blocker):
         "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
     }
     try:
-        with django_db_blocker.unblock():
-            # Every app: the flush after each test fills contenttypes and permissions there.
+        # Every app: the flush after each test fills contenttypes and permissions there. (The
+        # sessions' own tables go where SessionRouter says, when there is one.)
+        with django_db_blocker.unblock(), override_dbsessions(DATABASE=alias):
             call_command("migrate", database=alias, verbosity=0)
         yield alias
     finally:
