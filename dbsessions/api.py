@@ -21,8 +21,8 @@ from django.utils import timezone
 from dbsessions import retry
 from dbsessions.backends.cached_db import forget as forget_cached
 from dbsessions.backends.db import ended_by_password_change
-from dbsessions.backends.sql import chunks, dialect_for
 from dbsessions.conf import app_settings
+from dbsessions.dialects import chunks, dialect_for
 from dbsessions.keys import hash_key
 from dbsessions.models import Session
 from dbsessions.signals import send_on_commit, sessions_ended

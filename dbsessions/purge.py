@@ -10,21 +10,23 @@ holds the row and is skipped, or arrives after the batch locked it and then find
 Django reports a session deleted mid-request. Nothing ever deletes a session whose expiry lies
 in the future.
 
-``SessionStore.clear_expired()`` (and so Django's ``clearsessions``) and ``purge_sessions``
-both call ``purge_expired``.
+``SessionStore.clear_expired()`` (and so ``clearsessions``) and ``purge_sessions`` both call
+``purge_expired``. What each vendor does differently is in its dialect (``dbsessions.dialects``).
 """
 
+import json
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from dbsessions import purge_pace, purge_sql, retry
-from dbsessions.backends.sql import chunks, dialect_for
+from dbsessions import purge_pace, retry
+from dbsessions.dialects import chunks, dialect_for
 from dbsessions.signals import sessions_purged
 
 
@@ -62,30 +64,28 @@ def _purge_batch(using: str, app_name: str, batch_size: int | None, now: object)
     limit = batch_size or purge_pace.BatchSizer.for_connection(connection).size
     now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     result = PurgeResult(batches=1)
-    # SQLite would look up each deleted session's attributes for the foreign key, though the
-    # batch deletes them itself under the database's write lock. (Outside a transaction only;
-    # inside one the checks stay on, which is merely slower.)
+    # Outside a transaction only; inside one the checks stay on, which is merely slower.
     checks_off = (
-        connection.constraint_checks_disabled() if connection.vendor == "sqlite" else nullcontext()
+        connection.constraint_checks_disabled()
+        if dialect.purge_without_constraint_checks
+        else nullcontext()
     )
-    # For the batch's own transaction only (a caller's open one cannot change): InnoDB then
-    # locks the rows it deletes and no gaps beside them, where a live session's new attribute
-    # would have to wait.
-    read_committed = connection.vendor == "mysql" and not connection.in_atomic_block
+    # A caller's open transaction cannot change its isolation level.
+    isolation = None if connection.in_atomic_block else dialect.purge_isolation_sql
     with checks_off, transaction.atomic(using=using), connection.cursor() as cursor:
-        if read_committed:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        if connection.vendor == "postgresql":
-            cursor.execute(purge_sql.postgresql_lock_sql(dialect, limit), [app_name, now])
+        if isolation:
+            cursor.execute(isolation)
+        if dialect.has_purge_lock_and_delete:
+            cursor.execute(dialect.purge_lock_expired_sql(limit), [app_name, now])
             ids = [row[0] for row in cursor.fetchall()]
             result.picked = len(ids)
             if ids:
-                cursor.execute(purge_sql.postgresql_delete_sql(dialect, ids))
+                cursor.execute(dialect.purge_delete_sql(ids))
                 result.sessions, result.attributes = cursor.fetchone()
             return result
         cursor.execute(dialect.expired_sessions_sql(limit), [app_name, now])
         found = cursor.fetchall()
-        if connection.vendor == "sqlite":  # the batch holds the database's write lock
+        if not dialect.purge_locks_rows:
             ids = [pk for pk, _ in found]
         else:
             ids = _lock_expired(connection, cursor, dialect, sorted(h for _, h in found), now)
@@ -112,23 +112,25 @@ def _lock_expired(
 
 def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) -> tuple[int, int]:
     """Delete the attributes of sessions ``ids``, then the sessions; return both counts."""
-    if connection.vendor != "mysql":
+    if not dialect.deletes_by_id_join:
         cursor.execute(dialect.delete_attributes_of_sessions_sql(ids))
         attributes = cursor.rowcount
         # By primary key only: the batch holds these rows' locks (on SQLite, the database's
         # write lock), so they are still expired.
         cursor.execute(dialect.delete_sessions_sql(ids))
         return cursor.rowcount, attributes
-    cursor.execute(purge_sql.attribute_ids_sql(dialect, ids))
+    cursor.execute(dialect.attribute_ids_sql(ids))
     attribute_ids = [row[0] for row in cursor.fetchall()]
     attributes = 0
     if attribute_ids:
-        cursor.execute(
-            purge_sql.mysql_delete_by_id_sql(dialect.a), [purge_sql.id_json(attribute_ids)]
-        )
+        cursor.execute(dialect.delete_by_ids_sql(dialect.a), [_id_json(attribute_ids)])
         attributes = cursor.rowcount
-    cursor.execute(purge_sql.mysql_delete_by_id_sql(dialect.s), [purge_sql.id_json(ids)])
+    cursor.execute(dialect.delete_by_ids_sql(dialect.s), [_id_json(ids)])
     return cursor.rowcount, attributes
+
+
+def _id_json(ids: Sequence[int]) -> str:
+    return json.dumps([int(i) for i in ids])
 
 
 def purge_expired(
@@ -150,7 +152,7 @@ def purge_expired(
     started = time.monotonic()
     connection = connections[using]
     if sleep is None:
-        sleep = purge_sql.default_pause(connection)
+        sleep = dialect_for(connection).purge_pause
     sizer = purge_pace.BatchSizer.for_connection(connection, batch_size)
     deadline = None if max_seconds is None else started + max_seconds
     total = PurgeResult()
@@ -192,7 +194,7 @@ def purge_expired(
 def app_names(using: str) -> list[str]:
     connection = connections[using]
     with connection.cursor() as cursor:
-        cursor.execute(purge_sql.app_names_sql(dialect_for(connection)))
+        cursor.execute(dialect_for(connection).app_names_sql)
         return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -204,8 +206,33 @@ def count_expired(using: str, app_name: str | None) -> tuple[int, int]:
     sessions = attributes = 0
     with connection.cursor() as cursor:
         for app in [app_name] if app_name is not None else app_names(using):
-            cursor.execute(purge_sql.count_expired_sql(dialect), [app, now, app, now])
+            cursor.execute(dialect.count_expired_sql, [app, now, app, now])
             found, attrs = cursor.fetchone()
             sessions += found
             attributes += attrs
     return sessions, attributes
+
+
+@contextmanager
+def purge_lock(connection: BaseDatabaseWrapper) -> Iterator[bool]:
+    """Yield whether this process may purge the database: False while another holds the lock.
+
+    The lock (the dialect's ``purge_lock_sql``) belongs to the database session, outlives each
+    batch's transaction and vanishes if the process dies. Vendors without one purge unlocked.
+    """
+    statements = dialect_for(connection).purge_lock_sql(connection.settings_dict["NAME"])
+    if statements is None:
+        yield True
+        return
+    lock, lock_params, unlock, unlock_params = statements
+    with connection.cursor() as cursor:
+        cursor.execute(lock, lock_params)
+        acquired = bool(cursor.fetchone()[0])
+    if not acquired:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(unlock, unlock_params)

@@ -17,10 +17,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, OperationalError, connections, transaction
 from django.utils import timezone
 
-from dbsessions import api, purge_sql, retry
+from dbsessions import api, retry
 from dbsessions.backends.db import SessionStore
-from dbsessions.backends.sql import DIALECTS, MySQLDialect, PostgreSQLDialect
 from dbsessions.conf import app_settings
+from dbsessions.dialects import DIALECTS, MySQLDialect, PostgreSQLDialect
 from dbsessions.keys import hash_key
 from dbsessions.models import Attribute
 from dbsessions.purge import purge_expired
@@ -409,8 +409,8 @@ def test_the_locking_statements_parse_in_every_vendor_grammar(vendor):
         d.rekey_session_sql,
     ]
     if vendor == "postgresql":
-        statements.append(purge_sql.postgresql_lock_sql(d, 50))
-        statements.append(purge_sql.postgresql_delete_sql(d, [1]))
+        statements.append(d.purge_lock_expired_sql(50))
+        statements.append(d.purge_delete_sql([1]))
     for sql in statements:
         parsed = sqlglot.parse_one(sql.replace("%s", PLACEHOLDERS[vendor]), read=GRAMMARS[vendor])
         assert not isinstance(parsed, sqlglot.exp.Command), sql

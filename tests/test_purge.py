@@ -16,8 +16,7 @@ from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
 from dbsessions.models import Attribute, Session
-from dbsessions.purge import purge_expired
-from dbsessions.purge_sql import purge_lock
+from dbsessions.purge import purge_expired, purge_lock
 from dbsessions.signals import sessions_purged
 from tests.utils import SERVER_VENDORS
 

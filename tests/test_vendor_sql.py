@@ -9,7 +9,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from dbsessions.backends.sql import (
+from dbsessions.dialects import (
     DIALECTS,
     MySQLDialect,
     OracleDialect,
@@ -26,33 +26,46 @@ def dialect(cls):
     return cls("dbsessions_session", "dbsessions_attribute")
 
 
+#: Arguments to build each parametrized ``*_sql`` statement with; a dialect statement missing
+#: here fails ``every_statement``, so a new one cannot escape the grammar check.
+STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
+    "touch_session_sql": [(), (True,)],
+    "delete_attributes_sql": [(3,)],
+    "delete_attributes_of_sessions_sql": [([1, 2, 3],)],
+    "delete_sessions_sql": [([1, 2, 3],)],
+    "attribute_ids_sql": [([1, 2, 3],)],
+    "upsert_sql": [(1,), (3,)],
+    "touch_and_upsert_sql": [(2,), (2, True)],
+    "expired_sessions_sql": [(50,)],
+    "lock_sessions_sql": [(3,), (2, True, True)],
+    "purge_lock_expired_sql": [(50,)],
+    "purge_delete_sql": [([1, 2],)],
+    "delete_by_ids_sql": [("some_table",)],
+    "purge_lock_sql": [("dbsessions",)],
+}
+
+
 def every_statement(d) -> list[str]:
-    statements = [
-        d.load_sql,
-        d.load_with_expiry_sql,
-        d.exists_sql,
-        d.lock_session_sql,
-        d.attribute_names_sql,
-        d.touch_session_sql(),
-        d.touch_session_sql(client=True),
-        d.rekey_session_sql,
-        d.delete_session_sql,
-        d.delete_all_attributes_sql,
-        d.delete_attributes_sql(3),
-        d.delete_attributes_of_sessions_sql([1, 2, 3]),
-        d.delete_sessions_sql([1, 2, 3]),
-        d.update_attribute_sql,
-        d.insert_attribute_sql,
-        d.upsert_sql(1),
-        d.expired_sessions_sql(50),
-        d.lock_sessions_sql(3),
-        d.lock_sessions_sql(2, expired=True, skip_locked=True),
-    ]
-    if d.upsert_batch > 1:
-        statements.append(d.upsert_sql(3))
-    if d.has_touch_and_upsert:
-        statements.append(d.touch_and_upsert_sql(2))
-        statements.append(d.touch_and_upsert_sql(2, client=True))
+    """Every statement the dialect builds: each ``*_sql`` property, method and class
+    attribute (the purge lock's pair of statements included)."""
+    statements = []
+    for name in sorted(n for n in dir(d) if n.endswith("_sql")):
+        value = getattr(d, name)
+        if value is None:  # a statement this vendor does without
+            continue
+        if isinstance(value, str):
+            statements.append(value)
+            continue
+        assert name in STATEMENT_ARGUMENTS, f"{name}: add its arguments to STATEMENT_ARGUMENTS"
+        for arguments in STATEMENT_ARGUMENTS[name]:
+            if name == "upsert_sql" and arguments[0] > d.upsert_batch:
+                continue
+            built = value(*arguments)
+            if name == "purge_lock_sql":
+                if built is not None:
+                    statements += [built[0], built[2]]
+            else:
+                statements.append(built)
     return statements
 
 

@@ -25,8 +25,8 @@ from django.utils.crypto import get_random_string
 from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends.lazy import PENDING, SessionData
-from dbsessions.backends.sql import Dialect, chunks, dialect_for, upsert_batches
 from dbsessions.conf import app_settings
+from dbsessions.dialects import Dialect, chunks, dialect_for, upsert_batches
 from dbsessions.keys import hash_key, is_plausible_key
 from dbsessions.retry import retried
 from dbsessions.signals import send_on_commit, session_created, sessions_ended

@@ -7,8 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
 from dbsessions.conf import app_settings
-from dbsessions.purge import PurgeResult, count_expired, purge_expired
-from dbsessions.purge_sql import purge_lock
+from dbsessions.purge import PurgeResult, count_expired, purge_expired, purge_lock
 
 BAR_WIDTH = 30
 #: Plain progress lines (not a terminal) at most this often.

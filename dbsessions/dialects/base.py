@@ -1,4 +1,4 @@
-"""The SQL the engine runs, one dialect per database vendor.
+"""Standard SQL for the session tables; each vendor's module overrides what it spells differently.
 
 Statements are built once per (vendor, tables) and cached. They use ``%s`` placeholders, which
 every Django backend accepts. A dialect needs no connection, so the SQL for Oracle and SQL
@@ -12,7 +12,7 @@ lock; the upserts below only have to be correct, not race-free on their own.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import ClassVar
 
 # SQL Server allows 2,100 parameters per statement, Oracle 1,000 items in an IN list.
 MAX_ROWS_PER_STATEMENT = 500
@@ -41,6 +41,20 @@ class Dialect:
     upsert_batch = MAX_ROWS_PER_STATEMENT
     #: Whether ``touch_and_upsert_sql`` exists: a save of changed keys in one statement.
     has_touch_and_upsert = False
+
+    # Purge tunables and flags (batch sizes and SQLite's checkpoints are in ``purge_pace``).
+    #: Seconds to pause between purge batches, so that requests get the database in between.
+    purge_pause = 0.0
+    #: Whether a purge batch locks the expired rows it picked before deleting them.
+    purge_locks_rows = True
+    #: Whether a purge batch runs with the foreign-key checks off (outside a transaction).
+    purge_without_constraint_checks = False
+    #: Run first in a purge batch's own transaction (never inside a caller's), or None.
+    purge_isolation_sql: ClassVar[str | None] = None
+    #: Whether a purge batch is ``purge_lock_expired_sql`` then ``purge_delete_sql``.
+    has_purge_lock_and_delete = False
+    #: Whether purges delete rows by id through ``delete_by_ids_sql`` (a JSON array of ids).
+    deletes_by_id_join = False
 
     def q(self, name: str) -> str:
         return self.quote_name(name)
@@ -218,8 +232,38 @@ class Dialect:
     def delete_sessions_sql(self, ids: Sequence[int]) -> str:
         return f"DELETE FROM {self.s} WHERE {self.q('id')} IN ({id_list(ids)})"
 
+    def attribute_ids_sql(self, ids: Sequence[int]) -> str:
+        q = self.q
+        return f"SELECT {q('id')} FROM {self.a} WHERE {q('session_id')} IN ({id_list(ids)})"
 
-class _OnConflictUpsert(Dialect):
+    @cached_property
+    def count_expired_sql(self) -> str:
+        """Expired sessions of one app and their attributes; the second count uses the
+        (session_id, name) index. Parameters: app name and now, twice."""
+        q = self.q
+        expired = (
+            f"SELECT {q('id')} FROM {self.s} WHERE {q('app_name')} = %s AND {q('expires_at')} < %s"
+        )
+        return (
+            f"SELECT (SELECT COUNT(*) FROM {self.s} WHERE {q('app_name')} = %s "
+            f"AND {q('expires_at')} < %s), (SELECT COUNT(*) FROM {self.a} "
+            f"WHERE {q('session_id')} IN ({expired}))"
+        )
+
+    @cached_property
+    def app_names_sql(self) -> str:
+        return f"SELECT DISTINCT {self.q('app_name')} FROM {self.s}"
+
+    def purge_lock_sql(self, database_name: str) -> tuple[str, list, str, list] | None:
+        """(try-lock SQL, params, unlock SQL, params) of the one-purger-per-database lock,
+        a session-level lock that outlives each batch's transaction and dies with the
+        process; None where the vendor has none (two purges then share the work)."""
+        return None
+
+
+class OnConflictUpsert(Dialect):
+    """``INSERT ... ON CONFLICT DO UPDATE`` (PostgreSQL, SQLite)."""
+
     has_upsert = True
 
     @cached_property
@@ -238,220 +282,6 @@ class _OnConflictUpsert(Dialect):
             f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
             f"VALUES {rows} {self.on_conflict}"
         )
-
-
-class PostgreSQLDialect(_OnConflictUpsert):
-    vendor = "postgresql"
-    has_touch_and_upsert = True
-
-    @cache
-    def touch_and_upsert_sql(self, count: int, client: bool = False) -> str:
-        """The session row's UPDATE feeding the upsert: one round trip, no transaction.
-
-        When the session is gone the UPDATE returns no id, nothing is inserted, and a row
-        count of zero tells the engine to raise UpdateError.
-        """
-        q = self.q
-        rows = ", ".join(["(%s, %s)"] * count)
-        return (
-            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {q('id')}) "
-            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"SELECT touched.{q('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
-            f"v (name, value) {self.on_conflict}"
-        )
-
-    def values_params(self, rows: Sequence[tuple[str, object]]) -> list:
-        """Parameters of the ``VALUES`` list of ``touch_and_upsert_sql``."""
-        params: list = []
-        for name, value in rows:
-            params.extend((name, value))
-        return params
-
-
-class SQLiteDialect(_OnConflictUpsert):
-    """SQLite locks the whole database for a write, so it has no row locks to ask for."""
-
-    vendor = "sqlite"
-    lock_suffix = ""
-
-
-_MYSQL_ESCAPED = (b"\\", b"'", b'"', b"\0", b"\n", b"\r", b"\x1a")
-
-
-def _backquote(name: str) -> str:
-    return f"`{name}`"
-
-
-@dataclass(frozen=True)
-class MySQLDialect(Dialect):
-    """MySQL 8.0.19+ names the new row with an alias; MariaDB keeps ``VALUES(col)``."""
-
-    quote_name: Callable[[str], str] = _backquote
-    row_alias: bool = False
-
-    vendor = "mysql"
-    has_upsert = True
-
-    def value_wire_size(self, value: bytes) -> int:
-        """mysqlclient sends values inline, escaping NUL, CR, LF, Ctrl-Z, quotes and
-        backslashes with a backslash each: a value of quotes travels at twice its size."""
-        return len(value) + sum(value.count(byte) for byte in _MYSQL_ESCAPED)
-
-    @cached_property
-    def rekey_session_sql(self) -> str:
-        """Found by its key, like a save: through the primary key (the optimizer's choice on
-        a small table) the UPDATE would lock the row first, then the key's index entry."""
-        return super().rekey_session_sql.replace(
-            f"UPDATE {self.s} SET", f"UPDATE {self.s} IGNORE INDEX (PRIMARY) SET", 1
-        )
-
-    @cache
-    def lock_sessions_sql(
-        self, count: int, expired: bool = False, skip_locked: bool = False
-    ) -> str:
-        """One key lookup per session, in the order given: on a small table (or for most of
-        its rows) the optimizer would scan an IN list's rows through the primary key."""
-        q = self.q
-        expiry = f" AND {q('expires_at')} < %s" if expired else ""
-        one = (
-            f"(SELECT {q('id')}, {q('app_name')}, {q('key_hash')} FROM {self.s} "
-            f"WHERE {q('key_hash')} = %s{expiry}{self.lock_clause(skip_locked)})"
-        )
-        return " UNION ALL ".join([one] * count)
-
-    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> list:
-        if expired_before is None:
-            return list(key_hashes)
-        return [param for key_hash in key_hashes for param in (key_hash, expired_before)]
-
-    @cache
-    def upsert_sql(self, count: int) -> str:
-        q = self.q
-        rows = ", ".join(["(%s, %s, %s)"] * count)
-        insert = (
-            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) VALUES {rows}"
-        )
-        if self.row_alias:
-            return f"{insert} AS new ON DUPLICATE KEY UPDATE {q('value')} = new.{q('value')}"
-        return f"{insert} ON DUPLICATE KEY UPDATE {q('value')} = VALUES({q('value')})"
-
-
-def _oracle_quote(name: str) -> str:
-    return f'"{name.upper()}"'
-
-
-@dataclass(frozen=True)
-class OracleDialect(Dialect):
-    """One MERGE per attribute: a BLOB cannot travel through a multi-row ``FROM dual``."""
-
-    quote_name: Callable[[str], str] = _oracle_quote
-
-    vendor = "oracle"
-    has_upsert = True
-    upsert_batch = 1
-
-    def upsert_sql(self, count: int) -> str:
-        if count != 1:
-            raise ValueError("Oracle merges one attribute per statement.")
-        q = self.q
-        return (
-            f"MERGE INTO {self.a} t USING (SELECT %s {q('session_id')}, %s {q('name')} "
-            f"FROM dual) src ON (t.{q('session_id')} = src.{q('session_id')} "
-            f"AND t.{q('name')} = src.{q('name')}) "
-            f"WHEN MATCHED THEN UPDATE SET t.{q('value')} = %s "
-            f"WHEN NOT MATCHED THEN INSERT ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"VALUES (src.{q('session_id')}, src.{q('name')}, %s)"
-        )
-
-    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
-        ((name, value),) = rows
-        return [session_id, name, value, value]
-
-    @cache
-    def expired_sessions_sql(self, limit: int) -> str:
-        return (
-            super()
-            .expired_sessions_sql(limit)
-            .replace(f" LIMIT {int(limit)}", f" FETCH FIRST {int(limit)} ROWS ONLY")
-        )
-
-
-def _bracket(name: str) -> str:
-    return f"[{name}]"
-
-
-@dataclass(frozen=True)
-class SQLServerDialect(Dialect):
-    """MERGE needs HOLDLOCK on SQL Server, or two merges can both take the insert branch."""
-
-    quote_name: Callable[[str], str] = _bracket
-
-    vendor = "microsoft"
-    lock_suffix = ""
-    has_upsert = True
-
-    @cached_property
-    def lock_session_sql(self) -> str:
-        q = self.q
-        return (
-            f"SELECT {q('id')}, {q('expires_at')} FROM {self.s} WITH (UPDLOCK, ROWLOCK) "
-            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
-        )
-
-    @cache
-    def upsert_sql(self, count: int) -> str:
-        q = self.q
-        rows = ", ".join(["(%s, %s, %s)"] * count)
-        return (
-            f"MERGE INTO {self.a} WITH (HOLDLOCK) AS t USING (VALUES {rows}) "
-            f"AS src ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"ON t.{q('session_id')} = src.{q('session_id')} AND t.{q('name')} = src.{q('name')} "
-            f"WHEN MATCHED THEN UPDATE SET {q('value')} = src.{q('value')} "
-            f"WHEN NOT MATCHED THEN INSERT ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"VALUES (src.{q('session_id')}, src.{q('name')}, src.{q('value')});"
-        )
-
-    @cache
-    def expired_sessions_sql(self, limit: int) -> str:
-        q = self.q
-        return (
-            f"SELECT TOP {int(limit)} {q('id')}, {q('key_hash')} FROM {self.s} "
-            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-            f"ORDER BY {q('expires_at')}"
-        )
-
-    def lock_hint(self, skip_locked: bool) -> str:
-        return " WITH (UPDLOCK, ROWLOCK, READPAST)" if skip_locked else " WITH (UPDLOCK, ROWLOCK)"
-
-
-DIALECTS: dict[str, type[Dialect]] = {
-    "postgresql": PostgreSQLDialect,
-    "sqlite": SQLiteDialect,
-    "mysql": MySQLDialect,
-    "oracle": OracleDialect,
-    "microsoft": SQLServerDialect,
-}
-
-
-_cache: dict[tuple[str, str, str, str], Dialect] = {}
-
-
-def dialect_for(connection: Any) -> Dialect:
-    """The dialect for a live connection, quoting names the way its backend does."""
-    from dbsessions.models import Attribute, Session
-
-    tables = (Session._meta.db_table, Attribute._meta.db_table)
-    key = (connection.alias, connection.vendor, *tables)
-    dialect = _cache.get(key)
-    if dialect is None:
-        cls = DIALECTS.get(connection.vendor, Dialect)
-        options: dict[str, Any] = {"quote_name": connection.ops.quote_name}
-        if cls is MySQLDialect:
-            options["row_alias"] = (
-                not connection.mysql_is_mariadb and connection.mysql_version >= (8, 0, 19)
-            )
-        dialect = _cache[key] = cls(*tables, **options)
-    return dialect
 
 
 def id_list(ids: Sequence[int]) -> str:

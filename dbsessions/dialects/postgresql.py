@@ -1,0 +1,74 @@
+"""PostgreSQL."""
+
+from collections.abc import Sequence
+from functools import cache
+
+from dbsessions.dialects.base import OnConflictUpsert, id_list
+
+# An arbitrary 63-bit key for pg_try_advisory_lock, fixed so every machine agrees on it.
+PURGE_LOCK_KEY = 0x6462736573735F70
+
+
+class PostgreSQLDialect(OnConflictUpsert):
+    vendor = "postgresql"
+    has_touch_and_upsert = True
+    has_purge_lock_and_delete = True
+
+    @cache
+    def touch_and_upsert_sql(self, count: int, client: bool = False) -> str:
+        """The session row's UPDATE feeding the upsert: one round trip, no transaction.
+
+        When the session is gone the UPDATE returns no id, nothing is inserted, and a row
+        count of zero tells the engine to raise UpdateError.
+        """
+        q = self.q
+        rows = ", ".join(["(%s, %s)"] * count)
+        return (
+            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {q('id')}) "
+            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"SELECT touched.{q('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
+            f"v (name, value) {self.on_conflict}"
+        )
+
+    def values_params(self, rows: Sequence[tuple[str, object]]) -> list:
+        """Parameters of the ``VALUES`` list of ``touch_and_upsert_sql``."""
+        params: list = []
+        for name, value in rows:
+            params.extend((name, value))
+        return params
+
+    @cache
+    def purge_lock_expired_sql(self, limit: int) -> str:
+        """Lock up to ``limit`` expired sessions of one app, skipping those a request holds.
+
+        PostgreSQL locks tuples, not index entries: finding them through the expiry index takes
+        no lock a save could hold in the other order.
+        """
+        q = self.q
+        return (
+            f"SELECT {q('id')} FROM {self.s} "
+            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
+            f"ORDER BY {q('expires_at')} LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
+        )
+
+    def purge_delete_sql(self, ids: Sequence[int]) -> str:
+        """Delete locked sessions ``ids`` and their attributes; returns (sessions, attributes).
+
+        A statement of its own, after the lock: its snapshot then holds every attribute a save
+        committed before the lock (the locking statement's may not, and the foreign key,
+        checked at commit, would refuse the batch). The foreign key is DEFERRABLE INITIALLY
+        DEFERRED, so sessions and attributes can go in the same statement.
+        """
+        q = self.q
+        return (
+            f"WITH gone AS (DELETE FROM {self.s} WHERE {q('id')} IN ({id_list(ids)}) "
+            f"RETURNING {q('id')}), "
+            f"attrs AS (DELETE FROM {self.a} WHERE {q('session_id')} IN "
+            f"(SELECT {q('id')} FROM gone) RETURNING 1) "
+            "SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM attrs)"
+        )
+
+    def purge_lock_sql(self, database_name: str) -> tuple[str, list, str, list] | None:
+        """An advisory lock; each database has its own lock space."""
+        key = [PURGE_LOCK_KEY]
+        return "SELECT pg_try_advisory_lock(%s)", key, "SELECT pg_advisory_unlock(%s)", key
