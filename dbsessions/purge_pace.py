@@ -14,17 +14,10 @@ from dataclasses import dataclass
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-#: Seconds one batch should take. A concurrent request waits at most about this long for a
-#: lock the batch holds (plus, on SQLite, the pause below).
-TARGET_SECONDS = {"sqlite": 0.03}
-DEFAULT_TARGET_SECONDS = 0.05
-#: The first batch's size, small enough to be quick on a cold cache.
-START_SIZES = {"postgresql": 1000, "mysql": 500, "sqlite": 500}
-DEFAULT_START_SIZE = 500
+from dbsessions.dialects import dialect_for
+
+#: The vendor's target duration, first and largest sizes are its dialect's ``purge_*``.
 MIN_SIZE = 50
-#: Oracle allows at most 1,000 items in an IN list.
-MAX_SIZES = {"oracle": 1000}
-DEFAULT_MAX_SIZE = 20_000
 #: A batch grows by at most this factor at a time, so one fast batch cannot overshoot.
 MAX_GROWTH = 2.0
 
@@ -36,7 +29,7 @@ class BatchSizer:
     size: int
     target: float
     minimum: int = MIN_SIZE
-    maximum: int = DEFAULT_MAX_SIZE
+    maximum: int = 20_000
     fixed: bool = False
 
     @classmethod
@@ -44,15 +37,11 @@ class BatchSizer:
         cls, connection: BaseDatabaseWrapper, batch_size: int | None = None
     ) -> "BatchSizer":
         """A fixed size when ``batch_size`` is given, else one adapting to the vendor's target."""
-        vendor = connection.vendor
-        target = TARGET_SECONDS.get(vendor, DEFAULT_TARGET_SECONDS)
+        dialect = dialect_for(connection)
+        target = dialect.purge_target_seconds
         if batch_size is not None:
             return cls(size=batch_size, target=target, fixed=True)
-        return cls(
-            size=START_SIZES.get(vendor, DEFAULT_START_SIZE),
-            target=target,
-            maximum=MAX_SIZES.get(vendor, DEFAULT_MAX_SIZE),
-        )
+        return cls(size=dialect.purge_start_size, target=target, maximum=dialect.purge_max_size)
 
     def record(self, picked: int, seconds: float) -> None:
         """Adjust after a batch that picked ``picked`` sessions in ``seconds``."""
@@ -65,7 +54,8 @@ class BatchSizer:
 
 @contextmanager
 def checkpoints(connection: BaseDatabaseWrapper) -> Iterator[Callable[[], float]]:
-    """Yield a callable that checkpoints SQLite's WAL now and returns the seconds it took.
+    """Yield a callable that checkpoints the WAL now (SQLite's, where the dialect has the
+    statements) and returns the seconds it took.
 
     By default the connection whose commit takes the WAL past 1,000 pages copies them into the
     database file; after a purge batch that is the purge, within its COMMIT, and the
@@ -73,18 +63,19 @@ def checkpoints(connection: BaseDatabaseWrapper) -> Iterator[Callable[[], float]
     the write lock, lets the purge count that time as part of the pause (requests can write
     meanwhile). Elsewhere, or inside a transaction, the callable does nothing.
     """
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    dialect = dialect_for(connection)
+    if dialect.wal_checkpoint_sql is None or connection.in_atomic_block:
         yield lambda: 0.0
         return
     with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
+        cursor.execute(dialect.wal_autocheckpoint_sql)
         (pages,) = cursor.fetchone()
-        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        cursor.execute(dialect.set_wal_autocheckpoint_sql.format(pages=0))
 
     def checkpoint() -> float:
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.execute(dialect.wal_checkpoint_sql)
             cursor.fetchall()
         return time.monotonic() - started
 
@@ -92,4 +83,4 @@ def checkpoints(connection: BaseDatabaseWrapper) -> Iterator[Callable[[], float]
         yield checkpoint
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+            cursor.execute(dialect.set_wal_autocheckpoint_sql.format(pages=int(pages)))

@@ -26,16 +26,12 @@ from django.db import DatabaseError, connections
 from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.conf import app_settings
+from dbsessions.dialects import DIALECTS, Dialect
 
 logger = logging.getLogger("dbsessions")
 
 T = TypeVar("T")
 
-#: SQLSTATEs of a serialization failure and a detected deadlock (PostgreSQL, SQL Server).
-SQLSTATES = {"40001", "40P01"}
-#: Driver error codes per vendor: MySQL/MariaDB ER_LOCK_DEADLOCK, Oracle ORA-00060 (deadlock)
-#: and ORA-08177 (cannot serialize access), SQL Server 1205 (chosen as deadlock victim).
-CODES = {"mysql": {1213}, "oracle": {60, 8177}, "microsoft": {1205}}
 #: Seconds before the first retry; each further retry waits twice as long, at most MAX_DELAY.
 BASE_DELAY = 0.02
 MAX_DELAY = 1.0
@@ -54,22 +50,10 @@ _retrying = _Retrying()
 def is_conflict(exc: BaseException, vendor: str) -> bool:
     """Whether ``exc`` (a Django database error) is a deadlock or serialization failure.
 
-    Django wraps the driver's exception; the codes are on the original, its ``__cause__``.
+    Django wraps the driver's exception; the codes are on the original, its ``__cause__``,
+    and the vendor's dialect reads them.
     """
-    cause = exc.__cause__ or exc
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-    if sqlstate in SQLSTATES:
-        return True
-    codes = CODES.get(vendor, set())
-    args = getattr(cause, "args", ())
-    if not codes or not args:
-        return False
-    first = args[0]
-    if vendor == "oracle":  # oracledb: args[0] is an error object with a numeric code
-        return getattr(first, "code", None) in codes
-    if vendor == "microsoft":  # pyodbc: (SQLSTATE, "[40001] ... deadlock victim ... (1205)")
-        return first in SQLSTATES or any(f"({code})" in str(args[-1]) for code in codes)
-    return first in codes
+    return DIALECTS.get(vendor, Dialect).is_conflict(exc.__cause__ or exc)
 
 
 def delay(attempt: int) -> float:

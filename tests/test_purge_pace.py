@@ -4,6 +4,7 @@ import pytest
 
 from dbsessions import purge_pace
 from dbsessions.conf import app_settings
+from dbsessions.dialects import dialect_for
 from dbsessions.models import Session
 from dbsessions.purge import purge_expired
 from dbsessions.purge_pace import MIN_SIZE, BatchSizer
@@ -66,7 +67,8 @@ def test_a_given_batch_size_is_kept_and_the_default_adapts(sessions_connection):
 def test_purge_sizes_its_batches_by_their_duration(
     monkeypatch, sessions_connection, target, batches
 ):
-    monkeypatch.setitem(purge_pace.TARGET_SECONDS, sessions_connection.vendor, target)
+    dialect = type(dialect_for(sessions_connection))
+    monkeypatch.setattr(dialect, "purge_target_seconds", target)
     first = BatchSizer.for_connection(sessions_connection).size
     make_sessions(first + 120, expired=True, attrs=1)
     live = make_sessions(3, expired=False, attrs=1)

@@ -49,6 +49,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends import db
 from dbsessions.backends.db import KEY_VARIABLES
+from dbsessions.dialects import dialect_for
 
 logger = logging.getLogger("dbsessions.cached_db")
 
@@ -113,21 +114,7 @@ def _reads_latest(connection: BaseDatabaseWrapper) -> bool:
     """Whether a query now sees every change committed before it started."""
     if not connection.in_atomic_block:
         return True
-    vendor = connection.vendor
-    if vendor == "postgresql":
-        from django.db.backends.postgresql.psycopg_any import IsolationLevel
-
-        levels = (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)
-        return getattr(connection, "isolation_level", None) in levels
-    if vendor == "mysql":
-        return getattr(connection, "isolation_level", None) in (
-            "read committed",
-            "read uncommitted",
-        )
-    if vendor == "sqlite":
-        # Only a transaction that holds the write lock from its BEGIN sees the latest data.
-        return getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE")
-    return vendor == "oracle"
+    return dialect_for(connection).reads_latest_in_transaction(connection)
 
 
 def _engine_in_use() -> bool:

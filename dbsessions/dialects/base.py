@@ -12,7 +12,7 @@ lock; the upserts below only have to be correct, not race-free on their own.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
 # SQL Server allows 2,100 parameters per statement, Oracle 1,000 items in an IN list.
 MAX_ROWS_PER_STATEMENT = 500
@@ -42,7 +42,14 @@ class Dialect:
     #: Whether ``touch_and_upsert_sql`` exists: a save of changed keys in one statement.
     has_touch_and_upsert = False
 
-    # Purge tunables and flags (batch sizes and SQLite's checkpoints are in ``purge_pace``).
+    # Purge tunables and flags (``purge_pace`` sizes the batches with the first three).
+    #: Seconds one purge batch should take: a concurrent request waits at most about this long
+    #: for a lock the batch holds (plus the pause below).
+    purge_target_seconds = 0.05
+    #: The first batch's size, small enough to be quick on a cold cache.
+    purge_start_size = 500
+    #: The largest batch.
+    purge_max_size = 20_000
     #: Seconds to pause between purge batches, so that requests get the database in between.
     purge_pause = 0.0
     #: Whether a purge batch locks the expired rows it picked before deleting them.
@@ -253,6 +260,33 @@ class Dialect:
     @cached_property
     def app_names_sql(self) -> str:
         return f"SELECT DISTINCT {self.q('app_name')} FROM {self.s}"
+
+    #: Statements of a purge that checkpoints a write-ahead log itself between batches: read
+    #: the automatic checkpoint setting, checkpoint now, and set it (``{pages}``); or None.
+    wal_autocheckpoint_sql: ClassVar[str | None] = None
+    wal_checkpoint_sql: ClassVar[str | None] = None
+    set_wal_autocheckpoint_sql: ClassVar[str | None] = None
+
+    # Transactions ------------------------------------------------------------------------
+
+    def reads_latest_in_transaction(self, connection: Any) -> bool:
+        """Whether every query of a transaction on ``connection`` sees all changes committed
+        before it started (a fresh snapshot per statement), as configured in its settings:
+        only then may ``cached_db`` cache what a load read inside a transaction. Reads the
+        connection's configuration, never the connection itself. Unknown: no."""
+        return False
+
+    # Conflicts a retry can resolve (``dbsessions.retry``) ---------------------------------
+
+    #: SQLSTATEs of a serialization failure and of a detected deadlock.
+    conflict_sqlstates: ClassVar[frozenset[str]] = frozenset({"40001", "40P01"})
+
+    @classmethod
+    def is_conflict(cls, cause: BaseException) -> bool:
+        """Whether the driver's exception (Django's error's ``__cause__``) says the database
+        rolled the transaction back as a deadlock victim or for a serialization failure."""
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        return sqlstate in cls.conflict_sqlstates
 
     def purge_lock_sql(self, database_name: str) -> tuple[str, list, str, list] | None:
         """(try-lock SQL, params, unlock SQL, params) of the one-purger-per-database lock,

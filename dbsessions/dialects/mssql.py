@@ -53,3 +53,10 @@ class SQLServerDialect(Dialect):
 
     def lock_hint(self, skip_locked: bool) -> str:
         return " WITH (UPDLOCK, ROWLOCK, READPAST)" if skip_locked else " WITH (UPDLOCK, ROWLOCK)"
+
+    @classmethod
+    def is_conflict(cls, cause: BaseException) -> bool:
+        """Error 1205 (chosen as deadlock victim) or SQLSTATE 40001; pyodbc's arguments are
+        (SQLSTATE, "[40001] ... deadlock victim ... (1205)")."""
+        args = getattr(cause, "args", ())
+        return bool(args) and (args[0] in cls.conflict_sqlstates or "(1205)" in str(args[-1]))

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Any
 
 from dbsessions.dialects.base import Dialect
 
@@ -90,3 +91,19 @@ class MySQLDialect(Dialect):
         one server can be purged at the same time."""
         name = [f"dbsessions_purge:{database_name}"[:64]]
         return "SELECT GET_LOCK(%s, 0)", name, "SELECT RELEASE_LOCK(%s)", name
+
+    @classmethod
+    def is_conflict(cls, cause: BaseException) -> bool:
+        """ER_LOCK_DEADLOCK (1213). A lock wait timeout (1205) is not one: the lock was held
+        for ``innodb_lock_wait_timeout``, and the transaction is not even rolled back unless
+        ``innodb_rollback_on_timeout`` is on."""
+        args = getattr(cause, "args", ())
+        return bool(args) and args[0] == 1213
+
+    def reads_latest_in_transaction(self, connection: Any) -> bool:
+        """READ COMMITTED (Django's default) reads afresh per statement; REPEATABLE READ (the
+        server's default when Django's OPTIONS set none) keeps the first read's snapshot."""
+        return getattr(connection, "isolation_level", None) in (
+            "read committed",
+            "read uncommitted",
+        )

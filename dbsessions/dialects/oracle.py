@@ -3,6 +3,7 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from dbsessions.dialects.base import Dialect
 
@@ -20,6 +21,8 @@ class OracleDialect(Dialect):
     vendor = "oracle"
     has_upsert = True
     upsert_batch = 1
+    #: Oracle allows at most 1,000 items in an IN list.
+    purge_max_size = 1000
 
     def upsert_sql(self, count: int) -> str:
         if count != 1:
@@ -45,3 +48,15 @@ class OracleDialect(Dialect):
             .expired_sessions_sql(limit)
             .replace(f" LIMIT {int(limit)}", f" FETCH FIRST {int(limit)} ROWS ONLY")
         )
+
+    @classmethod
+    def is_conflict(cls, cause: BaseException) -> bool:
+        """ORA-00060 (deadlock detected) and ORA-08177 (cannot serialize access); oracledb
+        puts an error object with the number first in the exception's arguments."""
+        args = getattr(cause, "args", ())
+        return bool(args) and getattr(args[0], "code", None) in (60, 8177)
+
+    def reads_latest_in_transaction(self, connection: Any) -> bool:
+        """Oracle's default READ COMMITTED reads are consistent per statement (Django's backend
+        sets no other level)."""
+        return True

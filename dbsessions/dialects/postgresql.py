@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 from dbsessions.dialects.base import OnConflictUpsert, id_list
 
@@ -13,6 +14,7 @@ class PostgreSQLDialect(OnConflictUpsert):
     vendor = "postgresql"
     has_touch_and_upsert = True
     has_purge_lock_and_delete = True
+    purge_start_size = 1000
 
     @cache
     def touch_and_upsert_sql(self, count: int, client: bool = False) -> str:
@@ -72,3 +74,11 @@ class PostgreSQLDialect(OnConflictUpsert):
         """An advisory lock; each database has its own lock space."""
         key = [PURGE_LOCK_KEY]
         return "SELECT pg_try_advisory_lock(%s)", key, "SELECT pg_advisory_unlock(%s)", key
+
+    def reads_latest_in_transaction(self, connection: Any) -> bool:
+        """READ COMMITTED (Django's default; READ UNCOMMITTED behaves so) takes a snapshot
+        per statement; REPEATABLE READ and SERIALIZABLE keep the first one."""
+        from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+        levels = (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)
+        return getattr(connection, "isolation_level", None) in levels

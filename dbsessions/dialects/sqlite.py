@@ -1,5 +1,7 @@
 """SQLite."""
 
+from typing import Any
+
 from dbsessions.dialects.base import OnConflictUpsert
 
 
@@ -8,6 +10,10 @@ class SQLiteDialect(OnConflictUpsert):
 
     vendor = "sqlite"
     lock_suffix = ""
+    purge_target_seconds = 0.03
+    wal_autocheckpoint_sql = "PRAGMA wal_autocheckpoint"
+    wal_checkpoint_sql = "PRAGMA wal_checkpoint(PASSIVE)"
+    set_wal_autocheckpoint_sql = "PRAGMA wal_autocheckpoint = {pages}"
     # A request waiting for the write lock polls for it at growing intervals (up to 25 ms in
     # its first 130 ms); a purge that took the lock again at once would starve it.
     purge_pause = 0.025
@@ -17,3 +23,8 @@ class SQLiteDialect(OnConflictUpsert):
     # deletes itself under the write lock. (SQLite serialises writers itself, so it needs
     # no purge lock either: the base's None.)
     purge_without_constraint_checks = True
+
+    def reads_latest_in_transaction(self, connection: Any) -> bool:
+        """Only a transaction that holds the write lock from its BEGIN sees the latest data: a
+        deferred one reads from the snapshot of its first read."""
+        return getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE")
