@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import machine, report, targets
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {
         "schema": 1,
         "mode": args.mode,
-        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine.describe(),
         "profile": PROFILES[args.mode].as_dict(),
         "vendors": {},

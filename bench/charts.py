@@ -34,7 +34,7 @@ def _bars(axis, groups: list[str], values: dict[str, list[float]]) -> None:
 def _store(plt, name: str, label: str, vendor: dict, path: Path) -> None:
     index = {(r["engine"], r["size"], r["op"]): r["ops_per_s"]["median"] for r in vendor["store"]}
     figure, axes = plt.subplots(1, 2, figsize=(13, 4))
-    for axis, size in zip(axes, ("small", "large")):
+    for axis, size in zip(axes, ("small", "large"), strict=True):
         _bars(axis, list(OPS), {e: [index[(e, size, op)] for op in OPS] for e in ENGINES})
         axis.set_yscale("log")
         axis.set_title(f"{label}: store level, {size} sessions")

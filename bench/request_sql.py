@@ -20,7 +20,7 @@ def run() -> list[dict[str, Any]]:
                 for page in ("read", "write"):
                     response: Any = None
 
-                    def request(page: str = page) -> None:
+                    def request(page: str = page, client: Client = client) -> None:
                         nonlocal response
                         response = client.get(f"/{page}/")
 

@@ -108,7 +108,7 @@ def run(profile: Profile, log: Callable[[str], None]) -> list[dict[str, Any]]:
             operation = case.operation(name)
             sql = {}
             for i in range(profile.sql_samples):
-                sql = capture(lambda: operation(i))
+                sql = capture(lambda operation=operation, i=i: operation(i))
             results.append(
                 {
                     "engine": engine,

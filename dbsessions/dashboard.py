@@ -1,8 +1,7 @@
 """The figures above the admin's session list: two aggregate queries, whatever the table size."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
@@ -55,7 +54,7 @@ def build_dashboard(now: datetime | None = None) -> Dashboard:
         _as_utc(row["hour"]): row["n"]
         for row in rows.filter(created_at__gte=first_hour)
         # Whole UTC hours, whatever the current time zone, to match the buckets below.
-        .annotate(hour=TruncHour("created_at", tzinfo=dt_timezone.utc))
+        .annotate(hour=TruncHour("created_at", tzinfo=UTC))
         .values("hour")
         .annotate(n=Count("pk"))
         .order_by()
@@ -73,14 +72,14 @@ def build_dashboard(now: datetime | None = None) -> Dashboard:
 
 
 def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(dt_timezone.utc) if timezone.is_aware(moment) else moment
+    return moment.astimezone(UTC) if timezone.is_aware(moment) else moment
 
 
 def _bars(hours: list[datetime], counts: list[int]) -> list[Bar]:
     slot = CHART_WIDTH // len(hours)
     peak = max(counts) or 1
     bars = []
-    for i, (hour, count) in enumerate(zip(hours, counts)):
+    for i, (hour, count) in enumerate(zip(hours, counts, strict=True)):
         # A non-empty hour is at least 1px tall so it never looks like an empty one.
         height = round(count / peak * CHART_HEIGHT) if count else 0
         height = max(height, 1) if count else 0

@@ -10,8 +10,7 @@ the import's transaction: a later run skips it even once dbsessions has ended th
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -119,7 +118,7 @@ def _aware(value: Any) -> datetime:
     if isinstance(value, str):  # SQLite hands datetimes back as text
         value = parse_datetime(value)
     if settings.USE_TZ and timezone.is_naive(value):
-        value = timezone.make_aware(value, dt_timezone.utc)
+        value = timezone.make_aware(value, UTC)
     return value
 
 

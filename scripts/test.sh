@@ -3,7 +3,7 @@
 #
 #   ./scripts/test.sh [PYTEST ARGS...]       e.g. ./scripts/test.sh -x -k cart
 #
-# Runs, in order: SQLite, PostgreSQL, MariaDB/MySQL, the separate sessions-database runs
+# Runs, in order: ruff check, then SQLite, PostgreSQL, MariaDB/MySQL, the separate sessions-database runs
 # (PostgreSQL and SQLite), then Django 6.1 on Python 3.12 (SQLite and PostgreSQL). Every extra
 # argument goes to every pytest call. A server that cannot be reached is skipped with a
 # message, except under CI=true, where it is a failure. Exits non-zero if any run failed.
@@ -137,6 +137,13 @@ VENV_DJANGO61=.venv-django61
 if ! VENV_DIR=$VENV_MAIN bootstrap_venv python3 'Django>=5.2,<5.3'; then
     echo "ERROR: could not build $VENV_MAIN; see the messages above." >&2
     exit 1
+fi
+
+printf '\n==> [ruff] ruff check (the rules in pyproject.toml)\n'
+if "$VENV_MAIN/bin/ruff" check dbsessions tests bench testproject; then
+    record "ruff" "passed"
+else
+    record "ruff" "FAILED (ruff check)"
 fi
 
 run_on_vendor "django52 sqlite" "$VENV_MAIN" sqlite -- "$@"

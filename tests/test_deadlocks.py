@@ -389,7 +389,7 @@ def test_backoff_grows_with_jitter_and_is_bounded():
 @pytest.mark.parametrize("value", [-1, "3", 1.5, True, None])
 def test_a_bad_retries_setting_is_refused_clearly(value):
     with override_dbsessions(RETRIES=value), pytest.raises(ImproperlyConfigured) as raised:
-        app_settings.RETRIES
+        _ = app_settings.RETRIES
     assert "DBSESSIONS['RETRIES'] must be a whole number" in str(raised.value)
 
 

@@ -34,7 +34,7 @@ def test_values_are_decoded_on_access_only():
         lambda d: dict(d),
         lambda d: {**d},
         lambda d: dict(d.items()),
-        lambda d: dict(zip(d.keys(), d.values())),
+        lambda d: dict(zip(d.keys(), d.values(), strict=True)),
         lambda d: d.copy(),
         lambda d: pickle.loads(pickle.dumps(d)),
         lambda d: {k: d[k] for k in d},

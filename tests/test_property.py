@@ -265,7 +265,7 @@ class TwoStores(RuleBasedStateMachine):
 
     @invariant()
     def stores_hold_the_model_keys(self) -> None:
-        for store, model in zip(self.stores, self.models):
+        for store, model in zip(self.stores, self.models, strict=True):
             same = store.session_key == model.key
             assert same, "a store's key is not the one the model expects"
 

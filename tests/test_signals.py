@@ -65,10 +65,13 @@ def test_first_save_reports_the_new_session_once(received, on_commit):
 
 
 def test_a_creation_rolled_back_is_never_reported(received, on_commit):
-    with on_commit() as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic(using=app_settings.DATABASE):
-            SessionStore().create()
-            raise RuntimeError("the request failed")
+    with (
+        on_commit() as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(using=app_settings.DATABASE),
+    ):
+        SessionStore().create()
+        raise RuntimeError("the request failed")
 
     assert callbacks == []
     assert received == []

@@ -189,7 +189,7 @@ def test_names_get_a_binary_collation_where_the_default_folds_them(vendor, colla
             for constraint in column.constraints:
                 if isinstance(constraint.kind, sqlglot.exp.CollateColumnConstraint):
                     collated[table, column.name.lower()] = constraint.kind.this.name
-    assert collated == ({column: collation for column in EXACT_COLUMNS} if collation else {})
+    assert collated == (dict.fromkeys(EXACT_COLUMNS, collation) if collation else {})
 
 
 def test_render_is_deterministic():

@@ -223,7 +223,7 @@ class SessionStore(SessionBase):
                 if encoded:
                     self._upsert(cursor, dialect, row.pk, list(encoded.items()))
         except IntegrityError:
-            raise CreateError
+            raise CreateError from None
         self._row_id = row.pk
         send_on_commit(session_created, self._using, app_name=row.app_name, session_id=row.pk)
 

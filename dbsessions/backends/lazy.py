@@ -8,6 +8,7 @@ neither decodes nor re-encodes it.
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 logger = logging.getLogger("dbsessions")
@@ -59,10 +60,8 @@ class SessionData(dict):
 
     def _decode_all(self) -> None:
         for name, value in list(dict.items(self)):
-            try:
+            with suppress(KeyError):  # undecodable: dropped, and logged by _decoded
                 self._decoded(name, value)
-            except KeyError:
-                pass
 
     def __getitem__(self, name: str) -> Any:
         return self._decoded(name, dict.__getitem__(self, name))
