@@ -24,6 +24,7 @@ from dbsessions.backends.db import ended_by_password_change
 from dbsessions.conf import app_settings
 from dbsessions.dialects import chunks, dialect_for
 from dbsessions.keys import hash_key
+from dbsessions.locks import lock_sessions
 from dbsessions.models import Session
 from dbsessions.signals import send_on_commit, sessions_ended
 
@@ -90,7 +91,9 @@ def _end_once(using: str, filters: Q) -> list[int]:
         # Read without locking: a locking read through the principal or primary key index
         # would lock rows before their key_hash entries, the reverse of a save.
         found = dict(sessions.filter(filters).values_list("key_hash", "pk"))
-        rows = _lock(using, sorted(found))
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            rows = lock_sessions(cursor, dialect_for(connection), sorted(found))
         # Login and logout rotate or replace the key, so an unchanged key hash still matches
         # the filters. Sessions that match only now (created or rotated since the read, or
         # newer than a caller's snapshot) are locked by the filters: rarely any, and a
@@ -110,20 +113,6 @@ def _end_once(using: str, filters: Q) -> list[int]:
             forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
             send_on_commit(sessions_ended, using, session_ids=ids, source="api")
     return ids
-
-
-def _lock(using: str, key_hashes: Sequence[str]) -> list[tuple[int, str, str]]:
-    """Lock the sessions with these sorted key hashes; their (id, app_name, key_hash)."""
-    connection = connections[using]
-    dialect = dialect_for(connection)
-    rows = []
-    with connection.cursor() as cursor:
-        for batch in chunks(key_hashes):
-            cursor.execute(
-                dialect.lock_sessions_sql(len(batch)), dialect.lock_sessions_params(batch, None)
-            )
-            rows += cursor.fetchall()
-    return rows
 
 
 def _delete_rows(using: str, ids: Sequence[int]) -> None:

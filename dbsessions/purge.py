@@ -26,7 +26,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from dbsessions import purge_pace, retry
-from dbsessions.dialects import chunks, dialect_for
+from dbsessions.dialects import dialect_for
+from dbsessions.locks import lock_sessions
 from dbsessions.signals import sessions_purged
 
 
@@ -88,26 +89,19 @@ def _purge_batch(using: str, app_name: str, batch_size: int | None, now: object)
         if not dialect.purge_locks_rows:
             ids = [pk for pk, _ in found]
         else:
-            ids = _lock_expired(connection, cursor, dialect, sorted(h for _, h in found), now)
+            # Skipping the rows a request holds: it is extending them, or will find them gone.
+            locked = lock_sessions(
+                cursor,
+                dialect,
+                sorted(key_hash for _, key_hash in found),
+                expired_before=now,
+                skip_locked=connection.features.has_select_for_update_skip_locked,
+            )
+            ids = [pk for pk, _, _ in locked]
         result.picked = len(ids)
         if ids:
             result.sessions, result.attributes = _delete_batch(connection, cursor, dialect, ids)
     return result
-
-
-def _lock_expired(
-    connection: Any, cursor: Any, dialect: Any, key_hashes: list[str], now: object
-) -> list[int]:
-    """Lock those sessions still expired that no request holds; return their ids."""
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    ids = []
-    for batch in chunks(key_hashes):
-        cursor.execute(
-            dialect.lock_sessions_sql(len(batch), expired=True, skip_locked=skip_locked),
-            dialect.lock_sessions_params(batch, expired_before=now),
-        )
-        ids += [row[0] for row in cursor.fetchall()]
-    return ids
 
 
 def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) -> tuple[int, int]:

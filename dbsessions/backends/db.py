@@ -274,8 +274,7 @@ class SessionStore(SessionBase):
             row_id, expires_at = row
             if as_datetime(connection, expires_at) <= timezone.now():
                 self._delete_rows(cursor, dialect, row_id)
-                self._session_key = None
-                self._stored = self._row_id = None
+                self._start_afresh()
                 self.create()
                 return
             self._touch(cursor, dialect, touch_params)
@@ -391,13 +390,15 @@ class SessionStore(SessionBase):
                 self._session_cache = data
                 self.modified = True
                 return
+            # Ended or rotated by another request: the old key matches no row, nothing to delete.
             ended = connections[self._using].__dict__.get(_ENDED_BY_PASSWORD_CHANGE, set())
             if self._row_id not in ended:
                 data = {}
             # Only the rotation that follows the password change may use them: no later load
             # can find these rows, so the set holds nothing of use after it.
             ended.clear()
-            self._stored = self._row_id = None
+            self._start_afresh()
+            old_key = None
         self._session_cache = data
         self.create()
         if old_key:
