@@ -3,15 +3,21 @@
 ``@pytest.mark.postgresql`` / ``@pytest.mark.mysql`` tests run only on that vendor and
 ``separate_db`` tests only with ``DBSESSIONS_SEPARATE_DB=1``: each runs in the test command's
 run for that configuration, so under ``CI=true`` none of them is left out.
+
+A test that asks for ``session_engine``, ``SessionStore`` or ``store`` runs once per engine,
+with ids ``[db]`` and ``[cached_db]`` (see ``tests.utils.ENGINES``).
 """
 
 import os
+from importlib import import_module
 
 import pytest
 from django.conf import settings
 from django.db import connections
 
+from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
+from tests.utils import CACHED_DB_ENGINE, ENGINES, PASSWORD, clear_session_cache
 
 VENDOR_MARKERS = {"postgresql": "postgresql", "mysql": "mysql"}
 
@@ -33,9 +39,38 @@ def sessions_connection():
     return connections[app_settings.DATABASE]
 
 
-@pytest.fixture
-def store():
-    """A new, empty SessionStore of the engine under test."""
-    from dbsessions.backends.db import SessionStore
+@pytest.fixture(params=ENGINES)
+def session_engine(request, settings) -> str:
+    """The SESSION_ENGINE under test, each engine in turn; cached_db starts on an empty cache.
 
+    A module narrows or widens the list with
+    ``@pytest.mark.parametrize("session_engine", [...], indirect=True)``.
+    """
+    settings.SESSION_ENGINE = request.param
+    if request.param == CACHED_DB_ENGINE:
+        clear_session_cache()
+    return request.param
+
+
+@pytest.fixture(name="SessionStore")
+def session_store_class(session_engine) -> type[DatabaseStore]:
+    """The SessionStore class of the engine under test."""
+    return import_module(session_engine).SessionStore
+
+
+@pytest.fixture
+def store(SessionStore) -> DatabaseStore:
+    """A new, empty SessionStore of the engine under test."""
     return SessionStore()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    """A user who can log in with ``PASSWORD``."""
+    return django_user_model.objects.create_user("alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(django_user_model):
+    """Another user, with the same password."""
+    return django_user_model.objects.create_user("bob", password=PASSWORD)

@@ -1,4 +1,8 @@
-"""Django's SessionBase contract, held by the engine on every live database (sync API)."""
+"""Django's SessionBase contract, held by both engines on every live database (sync API).
+
+Each test runs for ``db``, ``cached_db`` (committing) and ``cached_db-atomic`` (inside one
+transaction that never commits).
+"""
 
 from datetime import timedelta
 
@@ -7,26 +11,24 @@ from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.test import override_settings
 from django.utils import timezone
 
-from dbsessions.backends.db import SessionStore
+from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.keys import hash_key
 from dbsessions.models import Session
+from tests.utils import ENGINES_AND_CACHED_IN_ATOMIC, saved_session
 
-pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-def saved(data: dict | None = None) -> SessionStore:
-    session = SessionStore()
-    for name, value in (data or {}).items():
-        session[name] = value
-    session.save()
-    return session
+pytestmark = [
+    pytest.mark.django_db(databases="__all__"),
+    pytest.mark.parametrize("session_engine", ENGINES_AND_CACHED_IN_ATOMIC, indirect=True),
+    pytest.mark.usefixtures("session_engine"),
+]
 
 
-def reloaded(session: SessionStore) -> SessionStore:
-    return SessionStore(session.session_key)
+def reloaded(session: DatabaseStore) -> DatabaseStore:
+    """A new store of the same engine on the session's key."""
+    return type(session)(session.session_key)
 
 
-def row(session: SessionStore) -> Session:
+def row(session: DatabaseStore) -> Session:
     return Session.objects.get(key_hash=hash_key(session.session_key))
 
 
@@ -60,8 +62,8 @@ def test_mapping_methods(store):
     assert list(store.items()) == []
 
 
-def test_reading_does_not_mark_modified():
-    session = SessionStore(saved({"a": 1}).session_key)
+def test_reading_does_not_mark_modified(SessionStore):
+    session = SessionStore(saved_session(a=1).session_key)
     assert session["a"] == 1
     assert session.accessed is True
     assert session.modified is False
@@ -69,17 +71,17 @@ def test_reading_does_not_mark_modified():
 
 def test_save_and_load_round_trip():
     data = {"str": "text", "int": 7, "list": [1, "two"], "dict": {"k": None}, "bool": True}
-    session = saved(data)
+    session = saved_session(**data)
     assert reloaded(session).load() == data
 
 
 def test_save_keeps_the_data_in_memory():
-    session = saved({"a": "b"})
+    session = saved_session(a="b")
     assert dict(session.items()) == {"a": "b"}
 
 
 def test_exists():
-    session = saved({"a": 1})
+    session = saved_session(a=1)
     assert session.exists(session.session_key) is True
     assert session.exists("nosuchkey0000000000000000000000x") is False
     assert session.exists(None) is False
@@ -93,8 +95,8 @@ def test_create_saves_an_empty_session_under_a_new_key(store):
     assert reloaded(store).load() == {}
 
 
-def test_must_create_on_an_existing_key_raises_create_error():
-    session = saved({"a": 1})
+def test_must_create_on_an_existing_key_raises_create_error(SessionStore):
+    session = saved_session(a=1)
     other = SessionStore(session.session_key)
     other["b"] = 2
     with pytest.raises(CreateError):
@@ -102,8 +104,8 @@ def test_must_create_on_an_existing_key_raises_create_error():
     assert reloaded(session).load() == {"a": 1}
 
 
-def test_delete_current_and_by_key():
-    first, second = saved({"a": 1}), saved({"b": 2})
+def test_delete_current_and_by_key(SessionStore):
+    first, second = saved_session(a=1), saved_session(b=2)
     first.delete()
     second_key = second.session_key
     SessionStore().delete(second_key)
@@ -118,7 +120,7 @@ def test_delete_of_unknown_or_missing_key_is_a_no_op(store):
 
 
 def test_flush_removes_data_and_key():
-    session = saved({"a": 1})
+    session = saved_session(a=1)
     old_key = session.session_key
     session.flush()
     assert session.session_key is None
@@ -127,8 +129,8 @@ def test_flush_removes_data_and_key():
     assert session.exists(old_key) is False
 
 
-def test_cycle_key_keeps_data_and_retires_the_old_key():
-    session = saved({"a": 1, "b": 2})
+def test_cycle_key_keeps_data_and_retires_the_old_key(SessionStore):
+    session = saved_session(a=1, b=2)
     old_key = session.session_key
     session.cycle_key()
     assert session.session_key != old_key
@@ -138,8 +140,8 @@ def test_cycle_key_keeps_data_and_retires_the_old_key():
     assert reloaded(session).load() == {"a": 1, "b": 2}
 
 
-def test_cycle_key_without_loaded_cache():
-    key = saved({"a": "c", "b": "d"}).session_key
+def test_cycle_key_without_loaded_cache(SessionStore):
+    key = saved_session(a="c", b="d").session_key
     session = SessionStore(key)
     assert not hasattr(session, "_session_cache")
     session.cycle_key()
@@ -155,15 +157,15 @@ def test_cycle_key_of_a_never_saved_session_creates_one(store):
 
 
 def test_cycle_key_keeps_unsaved_changes_for_the_next_save():
-    session = saved({"a": 1})
+    session = saved_session(a=1)
     session["a"] = 2
     session.cycle_key()
     session.save()
     assert reloaded(session).load() == {"a": 2}
 
 
-def test_cycle_key_of_a_session_ended_elsewhere_does_not_bring_it_back():
-    session = saved({"_auth_user_id": "7", "cart": ["tea"]})
+def test_cycle_key_of_a_session_ended_elsewhere_does_not_bring_it_back(SessionStore):
+    session = saved_session(_auth_user_id="7", cart=["tea"])
     old_key = session.session_key
     SessionStore(old_key).delete()  # "log out everywhere", an admin's end, a purge
 
@@ -177,7 +179,7 @@ def test_cycle_key_of_a_session_ended_elsewhere_does_not_bring_it_back():
 
 
 def test_cycle_key_of_a_session_rotated_elsewhere_does_not_copy_it():
-    session = saved({"_auth_user_id": "7"})
+    session = saved_session(_auth_user_id="7")
     other = reloaded(session)
     other.cycle_key()  # a login in another tab
 
@@ -189,8 +191,8 @@ def test_cycle_key_of_a_session_rotated_elsewhere_does_not_copy_it():
     assert reloaded(other).load() == {"_auth_user_id": "7"}
 
 
-def test_cycle_key_then_save_of_an_ended_session_saves_only_what_follows():
-    session = saved({"_auth_user_id": "7", "cart": ["tea"]})
+def test_cycle_key_then_save_of_an_ended_session_saves_only_what_follows(SessionStore):
+    session = saved_session(_auth_user_id="7", cart=["tea"])
     SessionStore(session.session_key).delete()
 
     session.cycle_key()
@@ -200,8 +202,8 @@ def test_cycle_key_then_save_of_an_ended_session_saves_only_what_follows():
     assert reloaded(session).load() == {"_auth_user_id": "8"}
 
 
-def test_save_of_a_never_read_store_whose_session_ended_starts_afresh():
-    key = saved({"a": 1}).session_key
+def test_save_of_a_never_read_store_whose_session_ended_starts_afresh(SessionStore):
+    key = saved_session(a=1).session_key
     session = SessionStore(key)
     SessionStore(key).delete()
 
@@ -224,24 +226,24 @@ def test_session_key_is_read_only(store):
 
 
 @pytest.mark.parametrize("key", ["", "1234567", None])
-def test_short_or_empty_keys_are_invalid(key):
+def test_short_or_empty_keys_are_invalid(key, SessionStore):
     session = SessionStore(key)
     assert session.session_key is None
 
 
-def test_valid_key_is_kept():
+def test_valid_key_is_kept(SessionStore):
     session = SessionStore("12345678")
     assert session.session_key == "12345678"
 
 
-def test_unknown_key_loads_empty_and_creates_nothing():
+def test_unknown_key_loads_empty_and_creates_nothing(SessionStore):
     session = SessionStore("someunknownkey")
     assert session.load() == {}
     assert session.session_key is None
     assert Session.objects.count() == 0
 
 
-def test_save_of_unknown_key_issues_a_new_key():
+def test_save_of_unknown_key_issues_a_new_key(SessionStore):
     session = SessionStore("someunknownkey")
     session["a"] = 1
     session.save()
@@ -249,8 +251,8 @@ def test_save_of_unknown_key_issues_a_new_key():
     assert reloaded(session).load() == {"a": 1}
 
 
-def test_save_does_not_resurrect_a_session_deleted_elsewhere():
-    session = saved({"data": "value1"})
+def test_save_does_not_resurrect_a_session_deleted_elsewhere(SessionStore):
+    session = saved_session(data="value1")
     SessionStore(session.session_key).delete()
     session["data"] = "value2"
     with pytest.raises(UpdateError):
@@ -259,7 +261,7 @@ def test_save_does_not_resurrect_a_session_deleted_elsewhere():
     assert Session.objects.count() == 0
 
 
-def test_clear_then_save_of_an_expired_key_issues_a_new_key():
+def test_clear_then_save_of_an_expired_key_issues_a_new_key(SessionStore):
     expired = SessionStore()
     expired["a"] = 1
     expired.set_expiry(-timedelta(seconds=10))
@@ -277,7 +279,7 @@ def test_clear_then_save_of_an_expired_key_issues_a_new_key():
     assert Session.objects.count() == 1
 
 
-def test_clear_then_save_of_a_key_with_no_session_raises_update_error():
+def test_clear_then_save_of_a_key_with_no_session_raises_update_error(SessionStore):
     session = SessionStore("someunknownkey")
     session.clear()
     session["b"] = 2
@@ -286,8 +288,8 @@ def test_clear_then_save_of_a_key_with_no_session_raises_update_error():
     assert Session.objects.count() == 0
 
 
-def test_clear_then_save_without_loading_removes_every_attribute():
-    key = saved({"a": 1, "b": 2}).session_key
+def test_clear_then_save_without_loading_removes_every_attribute(SessionStore):
+    key = saved_session(a=1, b=2).session_key
     session = SessionStore(key)
     session.clear()
     session["c"] = 3
@@ -345,7 +347,7 @@ def test_expire_at_browser_close(store):
 
 
 def test_expiry_is_stored_on_the_row():
-    session = saved({"a": 1})
+    session = saved_session(a=1)
     stored = row(session)
     assert abs((stored.expires_at - session.get_expiry_date()).total_seconds()) < 5
     session.set_expiry(60)
@@ -355,11 +357,11 @@ def test_expiry_is_stored_on_the_row():
 
 @override_settings(SESSION_COOKIE_AGE=3600)
 def test_cookie_age_setting_drives_expiry():
-    session = saved({"a": 1})
+    session = saved_session(a=1)
     assert abs((row(session).expires_at - timezone.now()).total_seconds() - 3600) < 5
 
 
-def test_expired_session_loads_empty():
+def test_expired_session_loads_empty(SessionStore):
     session = SessionStore()
     session["foo"] = "bar"
     session.set_expiry(-timedelta(seconds=10))
@@ -369,8 +371,8 @@ def test_expired_session_loads_empty():
     assert fresh.session_key is None
 
 
-def test_clear_expired_removes_only_expired_sessions():
-    live = saved({"a": 1})
+def test_clear_expired_removes_only_expired_sessions(SessionStore):
+    live = saved_session(a=1)
     expired = SessionStore()
     expired["b"] = 2
     expired.set_expiry(-timedelta(seconds=10))

@@ -1,7 +1,9 @@
 """The async half of the SessionBase contract (Django 5's ``a*`` methods).
 
 Each test body is a coroutine run with ``async_to_sync``; the engine's ``sync_to_async`` calls
-come back to the test's thread, so they share its database connection and transaction.
+come back to the test's thread, so they share its database connection and transaction. Each
+test runs for ``db``, ``cached_db`` (committing) and ``cached_db-atomic`` (inside one
+transaction that never commits).
 """
 
 from datetime import timedelta
@@ -10,16 +12,19 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-from dbsessions.backends.db import SessionStore
+from tests.utils import ENGINES_AND_CACHED_IN_ATOMIC
 
-pytestmark = pytest.mark.django_db(databases="__all__")
+pytestmark = [
+    pytest.mark.django_db(databases="__all__"),
+    pytest.mark.parametrize("session_engine", ENGINES_AND_CACHED_IN_ATOMIC, indirect=True),
+]
 
 
 def run(coroutine_function):
     return async_to_sync(coroutine_function)()
 
 
-def test_aset_asave_aload_round_trip():
+def test_aset_asave_aload_round_trip(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset("cat", "meow")
@@ -33,7 +38,7 @@ def test_aset_asave_aload_round_trip():
     assert session.modified is True
 
 
-def test_async_mapping_methods():
+def test_async_mapping_methods(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset("a", 1)
@@ -50,7 +55,7 @@ def test_async_mapping_methods():
     run(body)
 
 
-def test_acreate_aexists_adelete():
+def test_acreate_aexists_adelete(SessionStore):
     async def body():
         session = SessionStore()
         await session.acreate()
@@ -62,7 +67,7 @@ def test_acreate_aexists_adelete():
     assert run(body) == (True, False)
 
 
-def test_asave_must_create_on_existing_key_raises():
+def test_asave_must_create_on_existing_key_raises(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset("a", 1)
@@ -75,7 +80,7 @@ def test_asave_must_create_on_existing_key_raises():
         run(body)
 
 
-def test_acycle_key_keeps_data_and_retires_old_key():
+def test_acycle_key_keeps_data_and_retires_old_key(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset("a", 1)
@@ -95,7 +100,7 @@ def test_acycle_key_keeps_data_and_retires_old_key():
     assert new_data == {"a": 1}
 
 
-def test_aflush():
+def test_aflush(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset("a", 1)
@@ -109,7 +114,7 @@ def test_aflush():
     assert still_there is False
 
 
-def test_asave_does_not_resurrect_a_deleted_session():
+def test_asave_does_not_resurrect_a_deleted_session(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset("data", "value1")
@@ -122,7 +127,7 @@ def test_asave_does_not_resurrect_a_deleted_session():
         run(body)
 
 
-def test_async_expiry():
+def test_async_expiry(SessionStore):
     async def body():
         session = SessionStore()
         await session.aset_expiry(10)
@@ -142,7 +147,7 @@ def test_async_expiry():
     assert date is not None
 
 
-def test_aclear_expired():
+def test_aclear_expired(SessionStore):
     async def body():
         expired = SessionStore()
         await expired.aset("a", 1)

@@ -1,12 +1,19 @@
-"""Helpers shared by the test modules."""
+"""Helpers shared by the test modules (and by bench/): plain functions and parameter lists.
 
+Fixtures live in ``tests/conftest.py``; what a fixture and a helper both need is here.
+"""
+
+import os
 import threading
+from importlib import import_module
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connections
 from django.db.models import QuerySet
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
@@ -20,15 +27,56 @@ SERVER_VENDORS = [
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 
+#: The password of the ``alice`` and ``bob`` fixtures' users.
+PASSWORD = "correct-horse-battery"
+
+DB_ENGINE = "dbsessions.backends.db"
+CACHED_DB_ENGINE = "dbsessions.backends.cached_db"
+
+#: The engines the ``session_engine`` fixture runs a test with. cached_db's runs commit: the
+#: engine drops its cache entries when a change commits, which a test inside one transaction
+#: never reaches. The marks of a parameter win over a module's ``pytestmark`` but not over a
+#: ``django_db`` mark on the test function itself.
+ENGINES = [
+    pytest.param(DB_ENGINE, id="db"),
+    pytest.param(
+        CACHED_DB_ENGINE,
+        id="cached_db",
+        marks=pytest.mark.django_db(transaction=True, databases="__all__"),
+    ),
+]
+
+#: The engines plus cached_db inside one transaction that never commits, as in a
+#: ``django.test.TestCase`` or under ``ATOMIC_REQUESTS``: the engine must show a transaction its
+#: own changes although the cache learns of them only at a commit. Use with
+#: ``@pytest.mark.parametrize("session_engine", ENGINES_AND_CACHED_IN_ATOMIC, indirect=True)``.
+ENGINES_AND_CACHED_IN_ATOMIC = [
+    *ENGINES,
+    pytest.param(
+        CACHED_DB_ENGINE, id="cached_db-atomic", marks=pytest.mark.django_db(databases="__all__")
+    ),
+]
+
+REDIS_URL = os.environ.get("DBSESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15")
+
 
 def override_dbsessions(**values) -> override_settings:
     """Override some DBSESSIONS keys, keeping the others (such as DATABASE) as configured."""
     return override_settings(DBSESSIONS={**getattr(settings, "DBSESSIONS", {}), **values})
 
 
+def engine_store() -> type[SessionStore]:
+    """The SessionStore class of the configured SESSION_ENGINE, as Django's middleware finds it.
+
+    Both engines' classes are ``dbsessions.backends.db.SessionStore`` or a subclass of it.
+    """
+    return import_module(settings.SESSION_ENGINE).SessionStore
+
+
 def saved_session(user=None, **data) -> SessionStore:
-    """A saved session holding ``data``, owned by ``user`` as a login would leave it."""
-    store = SessionStore()
+    """A saved session of the configured engine holding ``data``, owned by ``user`` as a login
+    would leave it."""
+    store = engine_store()()
     if user is not None:
         store["_auth_user_id"] = str(user.pk)
     store.update(data)
@@ -39,6 +87,38 @@ def saved_session(user=None, **data) -> SessionStore:
 def session_rows() -> QuerySet[Session]:
     """The session rows, on whichever database holds them."""
     return Session.objects.using(app_settings.DATABASE)
+
+
+def queries_to_load(key: str) -> tuple[dict, int]:
+    """Load the session of ``key`` in a new store of the configured engine: (its data, the SQL
+    queries it took), to tell a cache hit from a database read."""
+    with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
+        store = engine_store()(key)
+        data = dict(store.items())
+    return data, len(queries)
+
+
+def clear_session_cache() -> None:
+    """Empty the cache cached_db keeps its snapshots in, so no earlier test's entry is served."""
+    caches[settings.SESSION_CACHE_ALIAS].clear()
+
+
+def redis_reachable() -> bool:
+    """Whether a Redis answers at ``REDIS_URL``."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def needs_redis() -> pytest.MarkDecorator:
+    """Skip where no Redis answers at ``REDIS_URL``, except under ``CI=true``, which has one."""
+    return pytest.mark.skipif(
+        os.environ.get("CI") != "true" and not redis_reachable(),
+        reason=f"no Redis at {REDIS_URL} (required under CI=true)",
+    )
 
 
 def run_threads(target, count: int = 8) -> list[BaseException]:
