@@ -4,7 +4,7 @@ Reading on use (never at import time) keeps ``override_settings`` working. The o
 is the pair of table names: Django fixes a model's table when the model class is created.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -25,7 +25,11 @@ WRITE_CONTENTS_CHOICES = ("changed", "all")
 
 
 class Settings:
-    """One typed property per key of ``settings.DBSESSIONS``."""
+    """One typed property per key of ``settings.DBSESSIONS``.
+
+    Values come as the project wrote them: the casts state the documented types, and the
+    system checks (``checks.py``) report values of any other type.
+    """
 
     def _get(self, name: str) -> Any:
         user = getattr(settings, "DBSESSIONS", None) or {}
@@ -36,30 +40,30 @@ class Settings:
     @property
     def DATABASE(self) -> str:
         """Database alias that holds the session tables."""
-        return self._get("DATABASE")
+        return cast(str, self._get("DATABASE"))
 
     @property
     def APP_NAME(self) -> str:
         """Name stamped on every session; other app names are invisible."""
-        return self._get("APP_NAME")
+        return cast(str, self._get("APP_NAME"))
 
     @property
     def WRITE_CONTENTS(self) -> str:
         """``"changed"`` writes only changed attributes, ``"all"`` rewrites them all."""
-        return self._get("WRITE_CONTENTS")
+        return cast(str, self._get("WRITE_CONTENTS"))
 
     @property
     def MAX_VALUE_SIZE(self) -> int | None:
         """Largest serialized attribute value a save accepts, in bytes; None: no limit."""
-        return self._get("MAX_VALUE_SIZE")
+        return cast(int | None, self._get("MAX_VALUE_SIZE"))
 
     @property
     def SESSION_TABLE(self) -> str:
-        return self._get("SESSION_TABLE")
+        return cast(str, self._get("SESSION_TABLE"))
 
     @property
     def ATTRIBUTE_TABLE(self) -> str:
-        return self._get("ATTRIBUTE_TABLE")
+        return cast(str, self._get("ATTRIBUTE_TABLE"))
 
     @property
     def REDACT_NAMES(self) -> list[str]:

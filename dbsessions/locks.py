@@ -6,13 +6,16 @@ owner's, the expiry's, the primary key) would deadlock with such a save.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dbsessions.dialects import Dialect, chunks
 
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+
 
 def lock_sessions(
-    cursor: Any,
+    cursor: "CursorWrapper",
     dialect: Dialect,
     key_hashes: Sequence[str],
     *,

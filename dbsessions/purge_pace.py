@@ -64,18 +64,22 @@ def checkpoints(connection: BaseDatabaseWrapper) -> Iterator[Callable[[], float]
     meanwhile). Elsewhere, or inside a transaction, the callable does nothing.
     """
     dialect = dialect_for(connection)
-    if dialect.wal_checkpoint_sql is None or connection.in_atomic_block:
+    # A dialect has the three statements or none of them.
+    read_sql = dialect.wal_autocheckpoint_sql
+    checkpoint_sql = dialect.wal_checkpoint_sql
+    set_sql = dialect.set_wal_autocheckpoint_sql
+    if read_sql is None or checkpoint_sql is None or set_sql is None or connection.in_atomic_block:
         yield lambda: 0.0
         return
     with connection.cursor() as cursor:
-        cursor.execute(dialect.wal_autocheckpoint_sql)
+        cursor.execute(read_sql)
         (pages,) = cursor.fetchone()
-        cursor.execute(dialect.set_wal_autocheckpoint_sql.format(pages=0))
+        cursor.execute(set_sql.format(pages=0))
 
     def checkpoint() -> float:
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute(dialect.wal_checkpoint_sql)
+            cursor.execute(checkpoint_sql)
             cursor.fetchall()
         return time.monotonic() - started
 
@@ -83,4 +87,4 @@ def checkpoints(connection: BaseDatabaseWrapper) -> Iterator[Callable[[], float]
         yield checkpoint
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(dialect.set_wal_autocheckpoint_sql.format(pages=int(pages)))
+            cursor.execute(set_sql.format(pages=int(pages)))

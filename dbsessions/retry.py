@@ -59,7 +59,7 @@ def is_conflict(exc: BaseException, vendor: str) -> bool:
 def delay(attempt: int) -> float:
     """Jittered exponential backoff before retry ``attempt`` (1, 2, ...): between half and all
     of the doubling delay, so that the two sides of a deadlock do not collide again."""
-    ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1))
+    ceiling = min(MAX_DELAY, BASE_DELAY * 2.0 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 

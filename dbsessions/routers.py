@@ -1,8 +1,11 @@
 """Route the session models to ``DBSESSIONS["DATABASE"]``."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbsessions.conf import app_settings
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 APP_LABEL = "dbsessions"
 
@@ -10,14 +13,14 @@ APP_LABEL = "dbsessions"
 class SessionRouter:
     """Send every read, write and migration of this app to the sessions database."""
 
-    def db_for_read(self, model: type, **hints: Any) -> str | None:
+    def db_for_read(self, model: "type[Model]", **hints: Any) -> str | None:
         if model._meta.app_label == APP_LABEL:
             return app_settings.DATABASE
         return None
 
     db_for_write = db_for_read
 
-    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
+    def allow_relation(self, obj1: "Model", obj2: "Model", **hints: Any) -> bool | None:
         labels = {obj1._meta.app_label, obj2._meta.app_label}
         if labels == {APP_LABEL}:
             return True

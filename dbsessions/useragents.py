@@ -27,6 +27,4 @@ def describe(user_agent: str | None) -> str:
     system = next((name for token, name in SYSTEMS if token in user_agent), None)
     if browser and system:
         return f"{browser} on {system}"
-    if browser or system:
-        return browser or system
-    return user_agent[:60]
+    return browser or system or user_agent[:60]
