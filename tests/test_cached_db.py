@@ -4,58 +4,43 @@ Transactional tests: the cache entries are dropped when a change commits, so the
 really commit (on every database of the run).
 """
 
-import os
 import time
 
 import pytest
 from django.core.cache import caches
-from django.db import connections, transaction
+from django.db import transaction
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
 
 from dbsessions import api
 from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
-from tests.utils import SERVER_VENDORS, run_threads
+from tests.utils import (
+    CACHED_DB,
+    REDIS_URL,
+    SERVER_VENDORS,
+    needs_redis,
+    queries_to_load,
+    run_threads,
+    saved_session,
+)
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
-
-ENGINE = override_settings(SESSION_ENGINE="dbsessions.backends.cached_db")
-REDIS_URL = os.environ.get("DBSESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture(autouse=True)
-def cached_engine():
-    with ENGINE:
-        caches["default"].clear()
-        yield
-
-
-def saved(**data) -> SessionStore:
-    store = SessionStore()
-    store.update(data)
-    store.save()
-    return store
-
-
-def queries_to_load(key: str) -> tuple[dict, int]:
-    """Load the session of ``key`` in a new store: (its data, SQL queries it took)."""
-    with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
-        store = SessionStore(key)
-        data = dict(store.items())
-    return data, len(queries)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.parametrize("session_engine", [CACHED_DB], indirect=True),
+    pytest.mark.usefixtures("session_engine"),
+]
 
 
 def test_a_new_session_is_cached_as_created():
-    key = saved(cart={"tea": 2}, visits=1).session_key
+    key = saved_session(cart={"tea": 2}, visits=1).session_key
 
     assert queries_to_load(key) == ({"cart": {"tea": 2}, "visits": 1}, 0)
 
 
 def test_a_loaded_session_is_then_served_without_a_query():
-    key = saved(cart={"tea": 2}, visits=1).session_key
+    key = saved_session(cart={"tea": 2}, visits=1).session_key
     caches["default"].clear()
 
     assert queries_to_load(key) == ({"cart": {"tea": 2}, "visits": 1}, 1)
@@ -63,7 +48,7 @@ def test_a_loaded_session_is_then_served_without_a_query():
 
 
 def test_a_save_is_seen_by_the_next_load():
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     queries_to_load(key)  # cached
 
     store = SessionStore(key)
@@ -75,7 +60,7 @@ def test_a_save_is_seen_by_the_next_load():
 
 
 def test_a_load_racing_a_save_never_leaves_a_stale_snapshot():
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
 
     class Racing(SessionStore):
         def _select_session(self, with_expiry: bool) -> list[tuple]:
@@ -92,7 +77,7 @@ def test_a_load_racing_a_save_never_leaves_a_stale_snapshot():
 
 
 def test_unchanged_values_still_written_only_when_changed():
-    key = saved(a=1, b=2).session_key
+    key = saved_session(a=1, b=2).session_key
     queries_to_load(key)
     store = SessionStore(key)
     store["a"] = 10  # loaded from the snapshot; only "a" changes
@@ -102,7 +87,7 @@ def test_unchanged_values_still_written_only_when_changed():
 
 
 def test_logout_and_key_rotation_end_the_cached_session():
-    flushed, rotated = saved(user="alice"), saved(user="bob")
+    flushed, rotated = saved_session(user="alice"), saved_session(user="bob")
     old_keys = [flushed.session_key, rotated.session_key]
     for key in old_keys:
         queries_to_load(key)
@@ -116,11 +101,8 @@ def test_logout_and_key_rotation_end_the_cached_session():
     assert queries_to_load(rotating.session_key)[0] == {"user": "bob"}
 
 
-def test_ending_sessions_through_the_api_ends_the_cached_ones(django_user_model):
-    alice = django_user_model.objects.create_user("alice")
-    phone = SessionStore()
-    phone["_auth_user_id"] = str(alice.pk)
-    phone.save()
+def test_ending_sessions_through_the_api_ends_the_cached_ones(alice):
+    phone = saved_session(alice)
     queries_to_load(phone.session_key)
 
     assert api.end_all_sessions(alice) == 1
@@ -141,7 +123,7 @@ def test_a_snapshot_never_outlives_its_session():
 
 
 def test_cache_entries_are_named_by_neither_key_nor_hash():
-    store = saved(visits=1)
+    store = saved_session(visits=1)
     queries_to_load(store.session_key)
 
     names = list(caches["default"]._cache)
@@ -155,7 +137,7 @@ def test_cache_entries_are_named_by_neither_key_nor_hash():
     "entry", [None, "not a snapshot", ("v",), ("v", 1, "tomorrow", {}), ["v", 1, None, {}]]
 )
 def test_a_malformed_snapshot_is_a_miss_not_an_error(entry):
-    store = saved(visits=1)
+    store = saved_session(visits=1)
     snapshot_key, version_key = store._cache_keys(store.session_key)
     caches["default"].set_many({version_key: "v", snapshot_key: entry})
 
@@ -182,7 +164,7 @@ def test_forged_cookies_leave_nothing_in_the_cache():
     SESSION_CACHE_ALIAS="down",
 )
 def test_an_unreachable_cache_falls_back_to_the_database(caplog):
-    store = saved(visits=1)
+    store = saved_session(visits=1)
 
     assert queries_to_load(store.session_key) == ({"visits": 1}, 1)
     store = SessionStore(store.session_key)
@@ -196,19 +178,7 @@ def test_an_unreachable_cache_falls_back_to_the_database(caplog):
     assert "Could not drop 2 session cache entries." in caplog.text  # the flush's
 
 
-def redis_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.mark.skipif(
-    os.environ.get("CI") != "true" and not redis_reachable(),
-    reason=f"no Redis at {REDIS_URL} (required under CI=true)",
-)
+@needs_redis()
 @override_settings(
     CACHES={
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -218,7 +188,7 @@ def redis_reachable() -> bool:
 )
 def test_on_redis_a_hit_takes_no_query_and_an_end_takes_effect():
     caches["redis"].clear()
-    store = saved(cart={"tea": 2})
+    store = saved_session(cart={"tea": 2})
     key = store.session_key
 
     assert queries_to_load(key) == ({"cart": {"tea": 2}}, 0)
@@ -227,7 +197,7 @@ def test_on_redis_a_hit_takes_no_query_and_an_end_takes_effect():
 
 
 def test_a_save_rolled_back_keeps_the_snapshot_true():
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     queries_to_load(key)
 
     with pytest.raises(RuntimeError), transaction.atomic(using=app_settings.DATABASE):
@@ -246,7 +216,7 @@ def test_concurrent_loads_and_saves_leave_no_stale_snapshot(vendor):
     """Threads load (from the cache when they can) and save their own keys; afterwards the
     cache serves exactly what the database holds."""
     threads, iterations = 6, 15
-    key = saved(shared="start").session_key
+    key = saved_session(shared="start").session_key
 
     def worker(index: int) -> None:
         for iteration in range(iterations):

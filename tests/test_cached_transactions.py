@@ -20,22 +20,28 @@ from dbsessions import api
 from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
-from tests.test_cached_db import REDIS_URL, queries_to_load, redis_reachable, saved
-from tests.utils import SERVER_VENDORS, override_dbsessions, run_threads
+from tests.utils import (
+    CACHED_DB,
+    REDIS_URL,
+    SERVER_VENDORS,
+    needs_redis,
+    override_dbsessions,
+    queries_to_load,
+    run_threads,
+    saved_session,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases="__all__"),
-    pytest.mark.skipif(
-        os.environ.get("CI") != "true" and not redis_reachable(),
-        reason=f"no Redis at {REDIS_URL} (required under CI=true)",
-    ),
+    pytest.mark.parametrize("session_engine", [CACHED_DB], indirect=True),
+    needs_redis(),
 ]
 
 
 @pytest.fixture(autouse=True)
-def redis_sessions():
+def redis_sessions(session_engine):
+    """cached_db's snapshots on Redis, as sites keep them, emptied for each test."""
     with override_settings(
-        SESSION_ENGINE="dbsessions.backends.cached_db",
         CACHES={
             "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
             "redis": {
@@ -63,7 +69,7 @@ def is_cached(key: str) -> bool:
 
 
 def test_a_save_is_seen_by_the_next_load_of_the_same_transaction():
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     assert is_cached(key)
 
     with atomic():
@@ -76,9 +82,8 @@ def test_a_save_is_seen_by_the_next_load_of_the_same_transaction():
     assert is_cached(key)
 
 
-def test_a_delete_and_an_api_end_are_seen_inside_the_transaction(django_user_model):
-    alice = django_user_model.objects.create_user("alice")
-    deleted, ended = saved(visits=1).session_key, saved(_auth_user_id=str(alice.pk)).session_key
+def test_a_delete_and_an_api_end_are_seen_inside_the_transaction(alice):
+    deleted, ended = saved_session(visits=1).session_key, saved_session(alice).session_key
     assert is_cached(deleted) and is_cached(ended)
 
     with atomic():
@@ -92,7 +97,7 @@ def test_a_delete_and_an_api_end_are_seen_inside_the_transaction(django_user_mod
 
 
 def test_a_rotation_is_seen_inside_the_transaction():
-    old_key = saved(visits=1).session_key
+    old_key = saved_session(visits=1).session_key
     assert is_cached(old_key)
 
     with atomic():
@@ -109,7 +114,7 @@ def test_a_rotation_is_seen_inside_the_transaction():
 
 
 def test_a_rolled_back_save_leaves_the_cache_true():
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     assert is_cached(key)
 
     with pytest.raises(RuntimeError), atomic():
@@ -124,7 +129,7 @@ def test_a_rolled_back_save_leaves_the_cache_true():
 
 def test_a_rolled_back_new_session_is_never_served():
     with pytest.raises(RuntimeError), atomic():
-        key = saved(visits=1).session_key
+        key = saved_session(visits=1).session_key
         assert SessionStore(key).load() == {"visits": 1}
         raise RuntimeError("the view failed")
 
@@ -133,7 +138,7 @@ def test_a_rolled_back_new_session_is_never_served():
 
 
 def test_a_rolled_back_rotation_keeps_the_old_key():
-    old_key = saved(visits=1).session_key
+    old_key = saved_session(visits=1).session_key
 
     with pytest.raises(RuntimeError), atomic():
         store = SessionStore(old_key)
@@ -147,7 +152,7 @@ def test_a_rolled_back_rotation_keeps_the_old_key():
 
 
 def test_outside_a_transaction_loads_fill_the_cache_again_after_a_rollback():
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     with pytest.raises(RuntimeError), atomic():
         SessionStore(key).delete()
         raise RuntimeError("the view failed")
@@ -187,7 +192,7 @@ def end_while_a_transaction_holds_an_old_snapshot(key: str, settings_dict: dict)
 @pytest.mark.concurrency
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_a_repeatable_read_load_never_caches_an_ended_session(vendor):
-    key = saved(_auth_user_id="7", visits=1).session_key
+    key = saved_session(_auth_user_id="7", visits=1).session_key
     assert is_cached(key)
     if vendor == "postgresql":
         from django.db.backends.postgresql.psycopg_any import IsolationLevel
@@ -208,7 +213,7 @@ def test_a_repeatable_read_load_never_caches_an_ended_session(vendor):
 @pytest.mark.concurrency
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_a_read_committed_load_inside_a_transaction_still_fills_the_cache(vendor):
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     caches["redis"].clear()
 
     with atomic():
@@ -258,7 +263,7 @@ def sqlite_wal_sessions(sqlite_file_alias):
 @SQLITE_ONLY
 @pytest.mark.concurrency
 def test_a_deferred_sqlite_transaction_never_caches_an_ended_session(sqlite_wal_sessions):
-    key = saved(_auth_user_id="7", visits=1).session_key
+    key = saved_session(_auth_user_id="7", visits=1).session_key
     assert is_cached(key)
 
     loaded = end_while_a_transaction_holds_an_old_snapshot(key, sqlite_wal_sessions)
@@ -273,7 +278,7 @@ def test_a_deferred_sqlite_transaction_never_caches_an_ended_session(sqlite_wal_
 def test_sqlite_caches_only_from_transactions_that_hold_the_write_lock(mode, caches_it):
     """A deferred transaction reads from the snapshot of its first read, which may predate a
     change committed since; an IMMEDIATE one holds the write lock from BEGIN."""
-    key = saved(visits=1).session_key
+    key = saved_session(visits=1).session_key
     caches["redis"].clear()
     connection = connections[app_settings.DATABASE]
     configured = connection.transaction_mode

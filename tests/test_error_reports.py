@@ -8,13 +8,11 @@ from django.db import DatabaseError, connections
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
-from dbsessions.backends import cached_db, db
+from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
+from tests.utils import clear_session_cache, saved_session
 
-pytestmark = [
-    pytest.mark.django_db(databases="__all__"),
-    pytest.mark.parametrize("engine", [db, cached_db], ids=["db", "cached_db"]),
-]
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def database_went_away(execute, sql, params, many, context):
@@ -39,11 +37,10 @@ def report_of(operation, *args) -> tuple[str, str, list[str]]:
         return reporter.get_traceback_html(), reporter.get_traceback_text(), frames
 
 
-def saved_store(engine) -> tuple[object, str]:
-    store = engine.SessionStore()
-    store["cart"] = ["tea"]
-    store.save()
-    return engine.SessionStore(store.session_key), store.session_key
+def saved_store(store_class: type[DatabaseStore]) -> tuple[DatabaseStore, str]:
+    """A new store on a saved session of the engine under test, and that session's key."""
+    key = saved_session(cart=["tea"]).session_key
+    return store_class(key), key
 
 
 def assert_key_hidden(key: str, report: tuple[str, str, list[str]], *functions: str) -> None:
@@ -53,35 +50,34 @@ def assert_key_hidden(key: str, report: tuple[str, str, list[str]], *functions: 
     assert key not in text
 
 
-def test_cycle_key(engine):
-    store, key = saved_store(engine)
+def test_cycle_key(SessionStore):
+    store, key = saved_store(SessionStore)
     assert store["cart"] == ["tea"]
     assert_key_hidden(key, report_of(store.cycle_key), "cycle_key", "_rekey")
 
 
-def test_delete_by_key(engine):
-    store, key = saved_store(engine)
-    assert_key_hidden(key, report_of(engine.SessionStore().delete, key), "delete")
+def test_delete_by_key(SessionStore):
+    store, key = saved_store(SessionStore)
+    assert_key_hidden(key, report_of(SessionStore().delete, key), "delete")
 
 
-def test_delete_current(engine):
-    store, key = saved_store(engine)
+def test_delete_current(SessionStore):
+    store, key = saved_store(SessionStore)
     assert_key_hidden(key, report_of(store.delete), "delete")
 
 
-def test_exists(engine):
-    store, key = saved_store(engine)
-    assert_key_hidden(key, report_of(engine.SessionStore().exists, key), "exists")
+def test_exists(SessionStore):
+    store, key = saved_store(SessionStore)
+    assert_key_hidden(key, report_of(SessionStore().exists, key), "exists")
 
 
-def test_load(engine):
-    store, key = saved_store(engine)
-    if engine is cached_db:
-        cached_db._cache().clear()
+def test_load(SessionStore):
+    store, key = saved_store(SessionStore)
+    clear_session_cache()  # else cached_db serves the load without a query
     assert_key_hidden(key, report_of(store.load), "load")
 
 
-def test_save(engine):
-    store, key = saved_store(engine)
+def test_save(SessionStore):
+    store, key = saved_store(SessionStore)
     store["cart"] = ["tea", "milk"]
     assert_key_hidden(key, report_of(store.save), "save")

@@ -37,19 +37,19 @@ CACHED_DB_ENGINE = "dbsessions.backends.cached_db"
 #: engine drops its cache entries when a change commits, which a test inside one transaction
 #: never reaches. The marks of a parameter win over a module's ``pytestmark`` but not over a
 #: ``django_db`` mark on the test function itself.
-ENGINES = [
-    pytest.param(DB_ENGINE, id="db"),
-    pytest.param(
-        CACHED_DB_ENGINE,
-        id="cached_db",
-        marks=pytest.mark.django_db(transaction=True, databases="__all__"),
-    ),
-]
+DB = pytest.param(DB_ENGINE, id="db")
+CACHED_DB = pytest.param(
+    CACHED_DB_ENGINE,
+    id="cached_db",
+    marks=pytest.mark.django_db(transaction=True, databases="__all__"),
+)
+ENGINES = [DB, CACHED_DB]
 
 #: The engines plus cached_db inside one transaction that never commits, as in a
 #: ``django.test.TestCase`` or under ``ATOMIC_REQUESTS``: the engine must show a transaction its
 #: own changes although the cache learns of them only at a commit. Use with
-#: ``@pytest.mark.parametrize("session_engine", ENGINES_AND_CACHED_IN_ATOMIC, indirect=True)``.
+#: ``@pytest.mark.parametrize("session_engine", ENGINES_AND_CACHED_IN_ATOMIC, indirect=True)``
+#: (and ``[CACHED_DB]`` so for the tests of cached_db alone).
 ENGINES_AND_CACHED_IN_ATOMIC = [
     *ENGINES,
     pytest.param(
@@ -73,7 +73,7 @@ def engine_store() -> type[SessionStore]:
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
-def saved_session(user=None, **data) -> SessionStore:
+def saved_session(user=None, /, **data) -> SessionStore:
     """A saved session of the configured engine holding ``data``, owned by ``user`` as a login
     would leave it."""
     store = engine_store()()
