@@ -92,15 +92,16 @@ def test_no_page_names_an_option_a_command_lacks():
         assert named <= options_of(command), (command, named - options_of(command))
 
 
-def test_links_name_headings_of_their_pages():
+def test_links_name_files_and_headings_that_exist():
     sources = [*DOCS.glob("*.md"), ROOT / "README.md"]
     for source in sources:
         for target, anchor in LINK.findall(FENCE.sub("", source.read_text())):
-            if re.match(r"[a-z]+:", target) or not anchor:
+            if re.match(r"[a-z]+:", target):
                 continue
             path = (source.parent / target) if target else source
             assert path.exists(), (source.name, target)
-            assert anchor in github_anchors(path.read_text()), (source.name, target, anchor)
+            if anchor:
+                assert anchor in github_anchors(path.read_text()), (source.name, target, anchor)
 
 
 def options_of(command: str) -> set[str]:
