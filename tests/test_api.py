@@ -1,11 +1,11 @@
-"""The per-user session API: list, end all, end all but the current one."""
+"""The per-user session API: list, end all, end all but the current one (both engines)."""
 
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -14,21 +14,12 @@ from dbsessions import api
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
 from dbsessions.models import Attribute
-from tests.utils import saved_session, session_rows
+from tests.utils import PASSWORD, override_dbsessions, saved_session, session_rows
 
-pytestmark = pytest.mark.django_db(databases="__all__")
-
-PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password=PASSWORD)
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password=PASSWORD)
+pytestmark = [
+    pytest.mark.django_db(databases="__all__"),
+    pytest.mark.usefixtures("session_engine"),
+]
 
 
 def test_live_sessions_are_the_users_unexpired_sessions_newest_first(alice, bob):
@@ -153,12 +144,7 @@ def boss(django_user_model):
     return django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
 
 
-@override_settings(
-    DBSESSIONS={
-        **getattr(settings, "DBSESSIONS", {}),
-        "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": True,
-    }
-)
+@override_dbsessions(END_OTHER_SESSIONS_ON_PASSWORD_CHANGE=True)
 def test_password_change_ends_the_other_sessions_when_enabled(boss):
     here, elsewhere = logged_in_client(boss), logged_in_client(boss)
     elsewhere_key = elsewhere.cookies[settings.SESSION_COOKIE_NAME].value
@@ -186,12 +172,7 @@ def test_password_change_leaves_rows_alone_by_default(boss):
 def test_other_saves_of_the_user_end_nothing(alice):
     saved_session(alice)
     alice.first_name = "Alice"
-    with override_settings(
-        DBSESSIONS={
-            **getattr(settings, "DBSESSIONS", {}),
-            "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": True,
-        }
-    ):
+    with override_dbsessions(END_OTHER_SESSIONS_ON_PASSWORD_CHANGE=True):
         alice.save()
 
     assert api.live_sessions(alice).count() == 1

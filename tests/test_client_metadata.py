@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from dbsessions.middleware import ClientMetadataMiddleware
 from dbsessions.models import Session
+from tests.utils import PASSWORD
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -35,19 +36,15 @@ def test_unusable_address_and_long_agent(client):
     assert row.user_agent == "x" * 255
 
 
-def test_login_keeps_recording(client, django_user_model):
-    django_user_model.objects.create_user("dora", password="pw-dora-123")
+def test_login_keeps_recording(client, alice):
     client.post(
         reverse("login"),
-        {"username": "dora", "password": "pw-dora-123"},
+        {"username": "alice", "password": PASSWORD},
         REMOTE_ADDR="198.51.100.2",
         HTTP_USER_AGENT=BROWSER,
     )
     row = Session.objects.get()
-    assert (row.principal, row.client_ip) == (
-        str(django_user_model.objects.get().pk),
-        "198.51.100.2",
-    )
+    assert (row.principal, row.client_ip) == (str(alice.pk), "198.51.100.2")
 
 
 def test_without_the_middleware_nothing_is_recorded(client, settings):

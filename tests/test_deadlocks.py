@@ -78,20 +78,19 @@ def save_or_record(rounds: Rounds, store: SessionStore) -> bool:
 
 @override_dbsessions(RETRIES=0)
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
-def test_ending_sessions_being_saved_raises_only_update_error(vendor, django_user_model):
+def test_ending_sessions_being_saved_raises_only_update_error(vendor, alice):
     """The api ends sessions that 8 threads keep saving: savers see UpdateError, nothing else."""
-    user = django_user_model.objects.create_user("alice")
     rounds = Rounds()
 
     def ender() -> None:
         for number in range(ROUNDS):
-            rounds.keys = [saved_session(user, n=0).session_key for _ in range(SESSIONS)]
+            rounds.keys = [saved_session(alice, n=0).session_key for _ in range(SESSIONS)]
             rounds.ended.clear()
             rounds.barrier.wait()
             time.sleep(0.02)  # the savers are saving by now
             try:
                 if number % 2:
-                    api.end_all_sessions(user)
+                    api.end_all_sessions(alice)
                 else:
                     api.end_sessions(session_rows().values_list("pk", flat=True))
             except DatabaseError as exc:

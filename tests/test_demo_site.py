@@ -6,20 +6,14 @@ from django.test import Client
 from django.urls import reverse
 
 from dbsessions.backends.db import SessionStore
+from tests.utils import PASSWORD
 
 # "__all__": with DBSESSIONS_SEPARATE_DB=1 the sessions live on the "sessions" alias.
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-PASSWORD = "correct-horse-battery"
-
 
 def session_key(client: Client) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password=PASSWORD)
 
 
 def test_visit_counter_counts_each_request(client):

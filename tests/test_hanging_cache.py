@@ -16,6 +16,7 @@ from django.urls import reverse
 from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.checks import check_session_cache
+from tests.utils import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -79,15 +80,14 @@ def test_a_load_falls_back_to_the_database(hanging_session_cache):
 
 
 def test_requests_and_a_login_work_without_an_answering_cache(
-    hanging_session_cache, client, django_user_model
+    hanging_session_cache, client, alice
 ):
-    django_user_model.objects.create_user("hana", password="pw-hana-123")
 
     assert [client.get(reverse("home")).context["visits"] for _ in range(2)] == [1, 2]
     response = client.post(
-        reverse("login"), {"username": "hana", "password": "pw-hana-123"}, follow=True
+        reverse("login"), {"username": "alice", "password": PASSWORD}, follow=True
     )
 
-    assert response.context["user"].username == "hana"
+    assert response.context["user"] == alice
     assert response.context["visits"] == 3
     assert hanging_session_cache

@@ -13,6 +13,7 @@ from django.urls import reverse
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
 from dbsessions.models import Session
+from tests.utils import PASSWORD
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -34,17 +35,14 @@ def test_read_only_request_is_one_query_on_the_sessions_database(client, session
 
 
 @pytest.mark.separate_db
-def test_logged_in_read_only_request_is_one_query_on_the_sessions_database(
-    client, django_user_model
-):
-    django_user_model.objects.create_user("reader", password="pw-reader-1")
-    client.login(username="reader", password="pw-reader-1")
+def test_logged_in_read_only_request_is_one_query_on_the_sessions_database(client, alice):
+    client.login(username="alice", password=PASSWORD)
 
     with CaptureQueriesContext(connections[app_settings.DATABASE]) as context:
         response = client.get(reverse("cart"))
 
     assert response.status_code == 200
-    assert response.context["user"].username == "reader"
+    assert response.context["user"] == alice
     assert len(context.captured_queries) == 1
 
 
@@ -67,9 +65,8 @@ def test_untouched_session_sets_no_cookie(client):
     assert Session.objects.count() == 0
 
 
-def test_flushed_session_deletes_the_cookie(client, django_user_model):
-    django_user_model.objects.create_user("leaver", password="pw-leaver-1")
-    client.login(username="leaver", password="pw-leaver-1")
+def test_flushed_session_deletes_the_cookie(client, alice):
+    client.login(username="alice", password=PASSWORD)
     key = cookie(client)
 
     response = client.post(reverse("logout"))

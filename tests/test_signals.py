@@ -92,8 +92,7 @@ def test_delete_and_flush_report_the_ended_row(received, on_commit):
     assert SessionStore(kept.session_key)["visits"] == 0
 
 
-def test_api_ends_report_every_row_together(received, on_commit, django_user_model):
-    alice = django_user_model.objects.create_user("alice")
+def test_api_ends_report_every_row_together(received, on_commit, alice):
     phone, laptop = saved_session(alice), saved_session(alice)
     saved_session(visits=1)  # someone else's
 

@@ -29,11 +29,6 @@ def logged_in(user, **kwargs) -> Client:
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice")
-
-
-@pytest.fixture
 def mallory(django_user_model):
     return django_user_model.objects.create_user("mallory")
 
