@@ -4,6 +4,7 @@ from pathlib import Path
 
 from bench.engines import ENGINES
 from bench.store import OPERATIONS as OPS
+from bench.vendors import vendor_label
 
 COLOURS = {
     "dbsessions": "#2b7bba",
@@ -69,8 +70,6 @@ def _requests(plt, label: str, vendor: dict, path: Path) -> None:
 
 
 def _storage(plt, results: dict, path: Path) -> bool:
-    from bench.report import vendor_label
-
     labels, values = [], {"dbsessions": [], "django_db": []}
     for name, vendor in results["vendors"].items():
         sizes = {r["engine"]: r["bytes_per_session"] for r in vendor.get("storage", [])}
@@ -92,8 +91,6 @@ def _storage(plt, results: dict, path: Path) -> bool:
 
 def draw(results: dict, directory: Path) -> list[str]:
     """Draw every chart the results allow; [] when matplotlib is not installed."""
-    from bench.report import vendor_label
-
     try:
         plt = _pyplot()
     except ImportError:

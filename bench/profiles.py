@@ -21,14 +21,16 @@ class Profile:
     writes_per_thread: int
     #: Small sessions inserted for the storage measurement.
     storage_sessions: int
+    #: Expired sessions the purge deletes (beside 10% live ones), per engine.
+    purge_sessions: int
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 PROFILES = {
-    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000),
-    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000),
+    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000, 200_000),
+    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000, 1_000_000),
     # For the test suite: proves the harness runs, measures nothing worth quoting.
-    "smoke": Profile("smoke", 2, 3, 3, 1, 0.3, 2, 2, 3, 30),
+    "smoke": Profile("smoke", 2, 3, 3, 1, 0.3, 2, 2, 3, 30, 300),
 }

@@ -1,81 +1,27 @@
-"""Purge benchmark: ``python -m bench.purge`` (``--full`` for 1,000,000 expired sessions).
+"""Purge benchmark: ``purge_sessions``'s purge beside Django's ``clearsessions``.
 
-For each database: fill dbsessions with expired sessions of 5 attributes each plus 10% live
-ones, and Django's ``django_session`` with the same counts; then time ``purge_sessions``'s
-purge and Django's ``clearsessions`` (one DELETE), each while a writer thread keeps saving a
-live session of the same engine, and report rows per second and the writer's longest save.
-Each database runs in its own process on its own ``bench_purge`` database, created and
-dropped here. Results go to stdout and, with ``--output``, to a JSON file.
+On one database: fill dbsessions with expired sessions of 5 attributes each plus 10% live ones,
+and Django's ``django_session`` with the same counts; then time ``purge_sessions``'s purge and
+Django's ``clearsessions`` (one DELETE), each while a writer thread keeps saving a live session
+of the same engine, and report rows per second and the writer's longest save. The ``purge``
+phase of ``python -m bench``, in a process of its own per database (``bench.child``).
 
 Each run also times the same expired rows deleted by two unbatched DELETEs in one transaction,
 with no writer: no batching of those deletions can beat that rate (it would block requests
 for the whole purge), so it shows how far a purge can go on the database at all.
 """
 
-import argparse
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENDORS = ("sqlite", "postgresql", "mysql")
-MODES = {"quick": 200_000, "full": 1_000_000, "smoke": 20_000}
 ATTRIBUTES = 5
 ROWS_PER_INSERT = 1000
+FILL_CHUNK = 50_000
 #: A save slower than this (seconds) counts as a stall the purge must not cause.
 SLOW_SAVE = 0.1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.purge", description=__doc__)
-    parser.add_argument("--full", action="store_true", help="1,000,000 expired sessions")
-    parser.add_argument("--vendors", default=",".join(VENDORS), help="comma-separated")
-    parser.add_argument("--output", type=Path, help="write the results as JSON here")
-    parser.add_argument("--batch-size", type=int, help="purge_sessions --batch-size")
-    parser.add_argument("--count", type=int, help="expired sessions (overrides the mode)")
-    parser.add_argument(
-        "--drop-fk",
-        action="store_true",
-        help="experiment: drop the attributes' foreign key first (what db_constraint=False "
-        "would give; not on SQLite)",
-    )
-    parser.add_argument("--db-name", default="bench_purge", help="database to create and drop")
-    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--vendor", help=argparse.SUPPRESS)  # the per-database child process
-    args = parser.parse_args(argv)
-    expired = args.count or MODES["full" if args.full else "smoke" if args.smoke else "quick"]
-    if args.vendor:
-        print(json.dumps(run_vendor(args.vendor, expired, args.batch_size, args.drop_fk)))
-        return 0
-    results = {}
-    for vendor in args.vendors.split(","):
-        env = {
-            **os.environ,
-            "BENCH_DB": vendor,
-            "BENCH_DB_NAME": args.db_name,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-        }
-        command = [sys.executable, "-m", "bench.purge", "--vendor", vendor]
-        command += ["--full"] if args.full else ["--smoke"] if args.smoke else []
-        command += ["--count", str(args.count)] if args.count else []
-        command += ["--drop-fk"] if args.drop_fk else []
-        command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"{vendor}: failed\n{done.stderr}", file=sys.stderr)
-            results[vendor] = {"error": done.stderr.strip().splitlines()[-1:]}
-            continue
-        results[vendor] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(format_row(vendor, results[vendor]), flush=True)
-    if args.output:
-        args.output.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
 
 
 def format_row(vendor: str, r: dict) -> str:
@@ -91,43 +37,36 @@ def format_row(vendor: str, r: dict) -> str:
     )
 
 
-# The child process: one database --------------------------------------------------------
-
-
-def run_vendor(
-    vendor: str, expired: int, batch_size: int | None = None, drop_fk: bool = False
-) -> dict:
-    import django
-
-    django.setup()
-    from bench import dbsetup
-
-    dbsetup.create(vendor)
-    try:
-        live = expired // 10
-        fill_dbsessions(expired, live)
-        fill_django(expired, live)
-        if drop_fk:
-            drop_foreign_key(vendor)
-        analyze(vendor)
-        ours = measure(lambda: purge_ours(batch_size), our_writer())
-        django_result = measure(purge_django, django_writer())
-        empty_dbsessions()
-        fill_dbsessions(expired, live)
-        analyze(vendor)
-        unbatched = time_unbatched(vendor)
-        return {
-            "server": dbsetup.server_version(vendor),
-            "expired": expired,
-            "live": live,
-            "batch_size": batch_size,
-            "foreign_key": not drop_fk,
-            "purge_sessions": ours,
-            "clearsessions": django_result,
-            "unbatched": unbatched,
-        }
-    finally:
-        dbsetup.drop(vendor)
+def run(
+    vendor: str,
+    log: Callable[[str], None],
+    expired: int,
+    batch_size: int | None = None,
+    drop_fk: bool = False,
+) -> dict[str, Any]:
+    """Both purges on ``expired`` sessions, then the unbatched ceiling, on a fresh database."""
+    live = expired // 10
+    log(f"  purge: {expired:,} expired + {live:,} live sessions per engine")
+    fill_dbsessions(expired, live)
+    fill_django(expired, live)
+    if drop_fk:
+        drop_foreign_key(vendor)
+    analyze(vendor)
+    ours = measure(lambda: purge_ours(batch_size), our_writer())
+    django_result = measure(purge_django, django_writer())
+    empty_dbsessions()
+    fill_dbsessions(expired, live)
+    analyze(vendor)
+    unbatched = time_unbatched(vendor)
+    return {
+        "expired": expired,
+        "live": live,
+        "batch_size": batch_size,
+        "foreign_key": not drop_fk,
+        "purge_sessions": ours,
+        "clearsessions": django_result,
+        "unbatched": unbatched,
+    }
 
 
 def _insert_rows(table: str, columns: list[str], rows: list[tuple]) -> None:
@@ -154,21 +93,30 @@ def _expiries(expired: int, live: int) -> list[bool]:
     return flags + [True] * remaining_live
 
 
-def fill_dbsessions(expired: int, live: int) -> None:
+def _from_now(*offsets: timedelta) -> list[Any]:
+    """Now plus each offset, as the database driver takes a datetime column's value."""
     from django.db import connection
     from django.utils import timezone
 
+    now = timezone.now()
+    return [connection.ops.adapt_datetimefield_value(now + offset) for offset in offsets]
+
+
+def _chunks(count: int) -> Iterator[range]:
+    """Row numbers in slices of ``FILL_CHUNK``, so no fill holds every row in memory."""
+    for start in range(0, count, FILL_CHUNK):
+        yield range(start, min(start + FILL_CHUNK, count))
+
+
+def fill_dbsessions(expired: int, live: int) -> None:
+    from django.db import connection
+
     from dbsessions.keys import hash_key
 
-    ops = connection.ops
-    now = timezone.now()
-    past = ops.adapt_datetimefield_value(now - timedelta(hours=1))
-    future = ops.adapt_datetimefield_value(now + timedelta(days=1))
-    created = ops.adapt_datetimefield_value(now - timedelta(days=1))
+    past, future, created = _from_now(timedelta(hours=-1), timedelta(days=1), timedelta(days=-1))
     value = b'"' + b"x" * 40 + b'"'
     flags = _expiries(expired, live)
-    for start in range(0, len(flags), 50_000):
-        part = range(start, min(start + 50_000, len(flags)))
+    for part in _chunks(len(flags)):
         sessions = [
             (
                 i + 1,
@@ -198,22 +146,17 @@ def fill_dbsessions(expired: int, live: int) -> None:
 def fill_django(expired: int, live: int) -> None:
     from django.contrib.sessions.backends.base import VALID_KEY_CHARS
     from django.contrib.sessions.backends.db import SessionStore
-    from django.db import connection
-    from django.utils import timezone
     from django.utils.crypto import get_random_string
 
-    ops = connection.ops
-    now = timezone.now()
-    past = ops.adapt_datetimefield_value(now - timedelta(hours=1))
-    future = ops.adapt_datetimefield_value(now + timedelta(days=1))
+    past, future = _from_now(timedelta(hours=-1), timedelta(days=1))
     data = SessionStore().encode({f"attr{n}": "x" * 40 for n in range(ATTRIBUTES)})
     flags = _expiries(expired, live)
-    for start in range(0, len(flags), 50_000):
+    for part in _chunks(len(flags)):
         # Random keys as Django makes them: its primary-key index is then as scattered as
         # a real one (sequential keys made its DELETE about twice as fast on SQLite).
         rows = [
             (get_random_string(32, VALID_KEY_CHARS), data, future if flags[i] else past)
-            for i in range(start, min(start + 50_000, len(flags)))
+            for i in part
         ]
         _insert_rows("django_session", ["session_key", "session_data", "expire_date"], rows)
 
@@ -375,7 +318,3 @@ def measure(purge: Any, writer: Any) -> dict:
         "max_stall_ms": round(max(latencies, default=0) * 1000, 1),
         "slow_saves": sum(1 for latency in latencies if latency > SLOW_SAVE),
     }
-
-
-if __name__ == "__main__":
-    sys.exit(main())

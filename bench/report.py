@@ -1,15 +1,16 @@
 """``docs/benchmarks/README.md`` from ``results.json``: medians, spreads and ratios.
 
-python -m bench.report docs/benchmarks     # rewrite README.md and charts from results.json
+``python -m bench report [DIR]`` rewrites it and the charts from ``DIR/results.json``.
 """
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from bench import charts
 from bench.engines import BASELINE, ENGINES, OURS
 from bench.store import OPERATIONS as OPS
+from bench.vendors import vendor_label
 
 OP_LABELS = {
     "create": "create",
@@ -18,12 +19,6 @@ OP_LABELS = {
     "save_loaded": "change one key + save (loaded)",
     "cycle_key": "load + cycle_key",
 }
-
-
-def vendor_label(name: str, vendor: dict) -> str:
-    if name == "mysql":
-        return "MariaDB" if "mariadb" in vendor.get("server_version", "").lower() else "MySQL"
-    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(name, name)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -157,7 +152,29 @@ def _storage(results: dict) -> str:
     return _table(header + ["ratio"], rows)
 
 
-def render(results: dict, charts: list[str], notes: bool) -> str:
+def _purge(results: dict) -> str:
+    rows = []
+    for name, vendor in results["vendors"].items():
+        if "purge" in vendor:
+            r = vendor["purge"]
+            ours, django, ceiling = r["purge_sessions"], r["clearsessions"], r["unbatched"]
+            rows.append(
+                [
+                    vendor_label(name, vendor),
+                    f"{r['expired']:,} + {r['live']:,}",
+                    f"{_n(ours['sessions_per_s'])} ({_n(ours['rows_per_s'])})",
+                    f"{ours['max_stall_ms']:.0f} ({ours['slow_saves']} of {ours['writer_saves']})",
+                    _n(django["sessions_per_s"]),
+                    f"{django['max_stall_ms']:.0f}",
+                    _n(ceiling["sessions_per_s"]),
+                ]
+            )
+    header = ["database", "expired + live", "purge_sessions sessions/s (rows/s)"]
+    header += ["longest save ms (saves over 100 ms)", "clearsessions sessions/s"]
+    return _table(header + ["its longest save ms", "unbatched DELETEs sessions/s"], rows)
+
+
+def render(results: dict, chart_names: list[str], notes: bool) -> str:
     machine, profile = results["machine"], results["profile"]
     out = [
         "# Benchmarks",
@@ -226,21 +243,26 @@ def render(results: dict, charts: list[str], notes: bool) -> str:
         _storage(results),
         "",
     ]
-    if charts:
-        out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
+    if any("purge" in vendor for vendor in results["vendors"].values()):
+        out += [
+            "## Purge",
+            "",
+            "`purge_expired()` (what `purge_sessions` runs) and Django's `clearsessions`, each "
+            "while a writer thread keeps saving a live session of its engine, then the same "
+            "expired rows deleted by two unbatched DELETEs with no writer (the ceiling). "
+            "Analysis: [../purge.md](../purge.md).",
+            "",
+            _purge(results),
+            "",
+        ]
+    if chart_names:
+        out += ["## Charts", ""] + [f"![{c}]({c})" for c in chart_names] + [""]
     return "\n".join(out)
 
 
 def write(results: dict, directory: Path) -> list[str]:
     """Write README.md and the charts; returns the chart file names."""
-    from bench import charts
-
     names = charts.draw(results, directory)
     notes = (directory / "profiling.md").exists()
     (directory / "README.md").write_text(render(results, names, notes))
     return names
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/benchmarks")
-    write(json.loads((target / "results.json").read_text()), target)

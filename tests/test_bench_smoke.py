@@ -1,7 +1,7 @@
 """The benchmark harness, run tiny so it cannot rot: structure of its outputs, no timings.
 
-Runs ``python -m bench --mode smoke`` on the database this test run uses, into a temporary
-directory (never ``docs/benchmarks``), on its own database name.
+Runs ``python -m bench --mode smoke`` (every phase, the purge included) on the database this
+test run uses, into a temporary directory (never ``docs/benchmarks``), on its own database name.
 """
 
 import json
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.__main__ import PHASES
 from bench.engines import ENGINES, OURS
 from bench.profiles import PROFILES
 from bench.store import OPERATIONS
@@ -111,11 +112,27 @@ def test_targets_are_evaluated(results):
     assert all(isinstance(t["met"], bool) for t in targets.values())
 
 
+def test_every_phase_ran_and_was_timed(measured):
+    assert set(measured["seconds"]) == set(PHASES)
+    assert measured["purge"]["expired"] == PROFILE.purge_sessions
+
+
 def test_markdown_report_has_the_tables(output, results):
     text = (output / "README.md").read_text()
-    for heading in ("## Targets", "## Store level", "## Requests", "## Concurrent saves"):
+    headings = ("## Targets", "## Store level", "## Requests", "## Concurrent saves", "## Purge")
+    for heading in headings:
         assert heading in text
     assert text.count("| load + change one key + save |") == 2
+
+
+def test_report_is_rewritten_from_the_results(output):
+    readme = output / "README.md"
+    written = readme.read_text()
+    readme.unlink()
+    command = [sys.executable, "-m", "bench", "report", str(output)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert readme.read_text() == written
 
 
 def test_charts_are_png_files(output):
