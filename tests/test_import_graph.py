@@ -77,14 +77,18 @@ def test_an_upward_import_and_an_unplaced_module_fail(tmp_path):
             "dbsessions/dialects/__init__.py": "from . import base\n",
             "dbsessions/dialects/base.py": "from dbsessions import models\n",
             "dbsessions/newcomer.py": "",
+            "dbsessions/views.py": "import tests.utils\n",
+            "tests/__init__.py": "",
+            "tests/utils.py": "from dbsessions import models\n",
         },
     )
-    done = run("--root", str(tmp_path), "--packages", "dbsessions")
+    done = run("--root", str(tmp_path), "--packages", "dbsessions", "tests")
     assert done.returncode == 1
     upward = [line for line in done.stdout.splitlines() if line.startswith("upward import")]
     assert upward == [
+        "upward import (module): dbsessions.views (top) imports tests.utils (outside)",
         "upward import (deferred): dbsessions.models (bottom) imports "
-        "dbsessions.dialects.base (middle)"
+        "dbsessions.dialects.base (middle)",
     ]
     assert "module in no layer: dbsessions.newcomer (add it to LAYERS)" in done.stdout
     assert "  dbsessions.dialects -> dbsessions.dialects.base" in done.stdout
