@@ -8,7 +8,9 @@ and those under ``if TYPE_CHECKING:`` (for annotations only). It fails (exit 1) 
 
 - a cycle of module-level imports (importing either module runs into the half-initialised
   other), or of module-level and deferred imports together (one import graph, whenever the
-  import runs; ``bench/charts.py`` and ``bench/report.py`` once formed one);
+  import runs; ``bench/charts.py`` and ``bench/report.py`` once formed one), or between
+  packages (``dbsessions.backends`` and ``dbsessions.purge`` importing each other through
+  different modules);
 - an upward import in dbsessions, whatever its kind: a lower layer importing a higher one, or
   any module of the package importing one outside it (bench, the demo site, the tests);
 - a dbsessions module that no layer names, so that a new module is placed on purpose.
@@ -238,6 +240,17 @@ def _path_through(group: set[str], successors: dict[str, list[str]]) -> list[str
     raise AssertionError("a strongly connected group has a cycle")
 
 
+def unit(module: str) -> str:
+    """The package or module a module counts as between packages: ``dbsessions.backends``."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_edges(graph: Graph) -> set[tuple[str, str]]:
+    """Module-level and deferred edges between packages (and top-level modules)."""
+    every = graph.edges["module"] | graph.edges["deferred"]
+    return {(unit(a), unit(b)) for a, b in every if unit(a) != unit(b)}
+
+
 def layer_of(module: str) -> str | None:
     """The layer of a dbsessions module; None outside dbsessions or when no layer names it."""
     if module != LAYERED and not module.startswith(LAYERED + "."):
@@ -297,9 +310,15 @@ def report(graph: Graph, sizes: bool = False) -> tuple[list[str], bool]:
     anywhere = [
         c for c in cycles(graph.edges["module"] | graph.edges["deferred"]) if c not in import_time
     ]
+    between_packages = [
+        c
+        for c in cycles(package_edges(graph))
+        if set(c) not in [set(m) for m in import_time + anywhere]
+    ]
     problems = []
     problems += [f"import-time cycle: {' -> '.join(c)}" for c in import_time]
     problems += [f"cycle through deferred imports: {' -> '.join(c)}" for c in anywhere]
+    problems += [f"cycle between packages: {' -> '.join(c)}" for c in between_packages]
     problems += [
         f"upward import ({kind}): {a} ({layer_of(a)}) imports {b} ({layer_of(b) or 'outside'})"
         for a, b, kind in upward(graph)

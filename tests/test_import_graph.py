@@ -99,3 +99,20 @@ def test_sizes_are_lines_per_module(tmp_path):
     done = run("--root", str(tmp_path), "--packages", "pkg", "--sizes")
     assert done.returncode == 0
     assert "      2  pkg.a" in done.stdout.splitlines()
+
+
+def test_packages_importing_each_other_through_different_modules_fail(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/backends/__init__.py": "",
+            "pkg/backends/db.py": "def purge():\n    from pkg import purge\n",
+            "pkg/backends/sql.py": "",
+            "pkg/purge.py": "from pkg.backends import sql\n",
+        },
+    )
+    done = run("--root", str(tmp_path), "--packages", "pkg")
+    assert done.returncode == 1
+    problems = done.stdout.split("\n\n")[-1].splitlines()
+    assert problems == ["cycle between packages: pkg.backends -> pkg.purge -> pkg.backends"]
