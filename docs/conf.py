@@ -21,7 +21,6 @@ exclude_patterns = ["_build"]
 
 # Headings up to level 3 get anchors, so pages can link to one setting or one check.
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence", "deflist"]
 
 html_theme = "furo"
 html_title = f"dbsessions {release}"
