@@ -1,8 +1,15 @@
-"""Query expressions the admin needs that Django spells differently per vendor."""
+"""Query expressions the admin needs, spelled by each vendor's dialect."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, Func
+from django.db.models.sql.compiler import SQLCompiler
+
+from dbsessions.dialects import dialect_for
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
 
 
 class OctetLength(Func):
@@ -12,16 +19,18 @@ class OctetLength(Func):
     and SQL Server ``VARBINARY(MAX)``; a stored value's size is what an operator wants.
     """
 
-    function = "OCTET_LENGTH"
     output_field = BigIntegerField()
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))", **extra
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> "_AsSqlType":
+        template = template or dialect_for(connection).octet_length_template
+        return super().as_sql(
+            compiler, connection, function, template, arg_joiner, **extra_context
         )
-
-    def as_oracle(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, function="DBMS_LOB.GETLENGTH", **extra)
-
-    def as_microsoft(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, function="DATALENGTH", **extra)

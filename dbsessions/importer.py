@@ -11,7 +11,7 @@ the import's transaction: a later run skips it even once dbsessions has ended th
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY as AUTH_USER_ID_KEY
@@ -22,9 +22,9 @@ from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from dbsessions.backends.db import MAX_NAME_LENGTH
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key, is_plausible_key
+from dbsessions.models import MAX_NAME_LENGTH, Attribute, ImportedSession, Session
 
 SOURCE_TABLE = "django_session"
 CHUNK_SIZE = 500
@@ -114,29 +114,28 @@ def _decode(session_key: str, session_data: str) -> dict[str, Any] | None:
     return data
 
 
-def _aware(value: Any) -> datetime:
-    if isinstance(value, str):  # SQLite hands datetimes back as text
-        value = parse_datetime(value)
-    if settings.USE_TZ and timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
-    return value
+def _aware(value: datetime | str) -> datetime:
+    # SQLite hands datetimes back as text, which always parses.
+    moment = cast(datetime, parse_datetime(value)) if isinstance(value, str) else value
+    if settings.USE_TZ and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return moment
 
 
 def _forget_expired(now: datetime) -> None:
     """Drop ledger rows past the expiry their import last saw: an expired ``django_session``
     row is never imported, so they can keep nothing out."""
-    from dbsessions.models import ImportedSession
-
     ImportedSession.objects.using(app_settings.DATABASE).filter(
         app_name=app_settings.APP_NAME, expires_at__lte=now
     ).delete()
 
 
 def _store(
-    decoded: list[tuple[str, dict, datetime]], result: ImportResult, now: datetime, dry_run: bool
+    decoded: list[tuple[str, dict[str, Any], datetime]],
+    result: ImportResult,
+    now: datetime,
+    dry_run: bool,
 ) -> None:
-    from dbsessions.models import ImportedSession, Session
-
     using = app_settings.DATABASE
     app_name = app_settings.APP_NAME
     hashes = {hash_key(session_key): (data, expires) for session_key, data, expires in decoded}
@@ -163,14 +162,14 @@ def _store(
             _create_sessions(new, now)
 
 
-def _record(hashes: dict[str, tuple[dict, datetime]], ledger: dict[str, datetime]) -> None:
+def _record(
+    hashes: dict[str, tuple[dict[str, Any], datetime]], ledger: dict[str, datetime]
+) -> None:
     """Ledger every key seen live, with the latest expiry seen.
 
     Keys already present but not in the ledger were imported before it existed. A later
     expiry means Django's engine extended the session since: the ledger row must last as long.
     """
-    from dbsessions.models import ImportedSession
-
     using = app_settings.DATABASE
     app_name = app_settings.APP_NAME
     ImportedSession.objects.using(using).bulk_create(
@@ -190,9 +189,7 @@ def _record(hashes: dict[str, tuple[dict, datetime]], ledger: dict[str, datetime
         )
 
 
-def _create_sessions(new: dict[str, tuple[dict, datetime]], now: datetime) -> None:
-    from dbsessions.models import Attribute, Session
-
+def _create_sessions(new: dict[str, tuple[dict[str, Any], datetime]], now: datetime) -> None:
     using = app_settings.DATABASE
     app_name = app_settings.APP_NAME
     serializer = DjangoDbStore().serializer()

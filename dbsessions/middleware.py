@@ -12,20 +12,21 @@ control characters would reach the admin's pages as they are.
 
 import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-#: The length of the ``user_agent`` column.
-MAX_USER_AGENT_LENGTH = 255
+from dbsessions.models import MAX_USER_AGENT_LENGTH
+
+GetResponse = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
 
 
 class ClientMetadataMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
@@ -39,7 +40,8 @@ class ClientMetadataMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         _capture(request)
-        return await self.get_response(request)
+        # In async mode, get_response is a coroutine function.
+        return await cast(Awaitable[HttpResponse], self.get_response(request))
 
 
 def _capture(request: HttpRequest) -> None:

@@ -1,37 +1,45 @@
 """The storage model: a session row and one row per attribute."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from dbsessions.conf import app_settings
+from dbsessions.dialects import dialect_for
+
+# Column limits, read from here by whatever bounds a value before it is stored. (The
+# migrations keep their own literal copies: they are history.)
+#: A hex SHA-256.
+KEY_HASH_LENGTH = 64
+MAX_APP_NAME_LENGTH = 100
+MAX_PRINCIPAL_LENGTH = 255
+MAX_USER_AGENT_LENGTH = 255
+#: Longest attribute name (a session key) a session can hold.
+MAX_NAME_LENGTH = 200
 
 
 def exact_collation(connection: BaseDatabaseWrapper) -> str | None:
-    """The collation under which ``=`` compares ``connection``'s text byte for byte.
-
-    None where the default already does: PostgreSQL (deterministic collations), SQLite
-    (BINARY) and Oracle (non-padded VARCHAR2 comparison under the default NLS_COMP=BINARY;
-    its column collations need MAX_STRING_SIZE=EXTENDED). MySQL's and MariaDB's defaults
-    ignore case and accents, and their ``utf8mb4_bin`` still ignores trailing spaces (PAD
-    SPACE), hence the NO PAD binary collations. SQL Server's ``_BIN2`` collations compare code
-    points; its ``=`` ignores trailing spaces under any collation.
-    """
-    if connection.vendor == "mysql":
-        return "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
-    if connection.vendor == "microsoft":
-        return "Latin1_General_100_BIN2"
-    return None
+    """The collation under which ``=`` compares ``connection``'s text byte for byte; None
+    where the default already does (each dialect's ``exact_collation`` says why)."""
+    return dialect_for(connection).exact_collation
 
 
-class ExactCharField(models.CharField):
+if TYPE_CHECKING:
+    # Generic in django-stubs only: subscripted at run time it would raise.
+    _CharField = models.CharField[Any, Any]
+else:
+    _CharField = models.CharField
+
+
+class ExactCharField(_CharField):
     """A CharField compared exactly: names that differ by case, accent or a trailing space
     are different names (``session["cart"]`` is not ``session["Cart"]``)."""
 
     def db_parameters(self, connection: BaseDatabaseWrapper) -> dict[str, Any]:
         params = super().db_parameters(connection)
-        if self.db_collation is None:
+        # django-stubs declares db_collation as an argument only, not as the attribute it is.
+        if self.db_collation is None:  # type: ignore[attr-defined]
             params["collation"] = exact_collation(connection)
         return params
 
@@ -40,11 +48,11 @@ class Session(models.Model):
     """One session. ``id`` never changes; rotating the key rewrites only ``key_hash``."""
 
     key_hash = models.CharField(
-        max_length=64, unique=True, help_text="Hex SHA-256 of the session key."
+        max_length=KEY_HASH_LENGTH, unique=True, help_text="Hex SHA-256 of the session key."
     )
-    app_name = ExactCharField(max_length=100, default="default")
+    app_name = ExactCharField(max_length=MAX_APP_NAME_LENGTH, default="default")
     principal = ExactCharField(
-        max_length=255,
+        max_length=MAX_PRINCIPAL_LENGTH,
         null=True,
         blank=True,
         db_index=True,
@@ -54,7 +62,7 @@ class Session(models.Model):
     last_access = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=255, null=True, blank=True)
+    user_agent = models.CharField(max_length=MAX_USER_AGENT_LENGTH, null=True, blank=True)
 
     class Meta:
         db_table = app_settings.SESSION_TABLE
@@ -76,7 +84,7 @@ class Attribute(models.Model):
         # The unique (session, name) index already starts with session_id.
         db_index=False,
     )
-    name = ExactCharField(max_length=200)
+    name = ExactCharField(max_length=MAX_NAME_LENGTH)
     # BinaryField maps to bytea, LONGBLOB, BLOB and VARBINARY(MAX): unbounded everywhere.
     value = models.BinaryField()
 
@@ -91,7 +99,7 @@ class Attribute(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
 
 class ImportedSession(models.Model):
@@ -99,8 +107,10 @@ class ImportedSession(models.Model):
     run brings it back. Rows go once the expiry the import last saw has passed: an expired
     ``django_session`` row is never imported."""
 
-    app_name = ExactCharField(max_length=100)
-    key_hash = models.CharField(max_length=64, help_text="Hex SHA-256 of the session key.")
+    app_name = ExactCharField(max_length=MAX_APP_NAME_LENGTH)
+    key_hash = models.CharField(
+        max_length=KEY_HASH_LENGTH, help_text="Hex SHA-256 of the session key."
+    )
     expires_at = models.DateTimeField()
 
     class Meta:

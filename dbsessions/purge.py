@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
@@ -26,7 +27,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from dbsessions import purge_pace, retry
-from dbsessions.dialects import dialect_for
+from dbsessions.dialects import Dialect, dialect_for
 from dbsessions.locks import lock_sessions
 from dbsessions.signals import sessions_purged
 
@@ -50,7 +51,7 @@ class PurgeResult:
 
 
 def purge_batch(
-    using: str, app_name: str, batch_size: int | None = None, now: object = None
+    using: str, app_name: str, batch_size: int | None = None, now: datetime | None = None
 ) -> PurgeResult:
     """Delete up to ``batch_size`` expired sessions of ``app_name`` in one transaction.
 
@@ -59,11 +60,13 @@ def purge_batch(
     return retry.run(lambda: _purge_batch(using, app_name, batch_size, now), using, "purge")
 
 
-def _purge_batch(using: str, app_name: str, batch_size: int | None, now: object) -> PurgeResult:
+def _purge_batch(
+    using: str, app_name: str, batch_size: int | None, now: datetime | None
+) -> PurgeResult:
     connection = connections[using]
     dialect = dialect_for(connection)
     limit = batch_size or purge_pace.BatchSizer.for_connection(connection).size
-    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    expired_before = connection.ops.adapt_datetimefield_value(now or timezone.now())
     result = PurgeResult(batches=1)
     # Outside a transaction only; inside one the checks stay on, which is merely slower.
     checks_off = (
@@ -77,14 +80,14 @@ def _purge_batch(using: str, app_name: str, batch_size: int | None, now: object)
         if isolation:
             cursor.execute(isolation)
         if dialect.has_purge_lock_and_delete:
-            cursor.execute(dialect.purge_lock_expired_sql(limit), [app_name, now])
+            cursor.execute(dialect.purge_lock_expired_sql(limit), [app_name, expired_before])
             ids = [row[0] for row in cursor.fetchall()]
             result.picked = len(ids)
             if ids:
                 cursor.execute(dialect.purge_delete_sql(ids))
                 result.sessions, result.attributes = cursor.fetchone()
             return result
-        cursor.execute(dialect.expired_sessions_sql(limit), [app_name, now])
+        cursor.execute(dialect.expired_sessions_sql(limit), [app_name, expired_before])
         found = cursor.fetchall()
         if not dialect.purge_locks_rows:
             ids = [pk for pk, _ in found]
@@ -94,17 +97,17 @@ def _purge_batch(using: str, app_name: str, batch_size: int | None, now: object)
                 cursor,
                 dialect,
                 sorted(key_hash for _, key_hash in found),
-                expired_before=now,
+                expired_before=expired_before,
                 skip_locked=connection.features.has_select_for_update_skip_locked,
             )
             ids = [pk for pk, _, _ in locked]
         result.picked = len(ids)
         if ids:
-            result.sessions, result.attributes = _delete_batch(connection, cursor, dialect, ids)
+            result.sessions, result.attributes = _delete_batch(cursor, dialect, ids)
     return result
 
 
-def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) -> tuple[int, int]:
+def _delete_batch(cursor: Any, dialect: Dialect, ids: list[int]) -> tuple[int, int]:
     """Delete the attributes of sessions ``ids``, then the sessions; return both counts."""
     if not dialect.deletes_by_id_join:
         cursor.execute(dialect.delete_attributes_of_sessions_sql(ids))
@@ -117,9 +120,10 @@ def _delete_batch(connection: Any, cursor: Any, dialect: Any, ids: list[int]) ->
     attribute_ids = [row[0] for row in cursor.fetchall()]
     attributes = 0
     if attribute_ids:
-        cursor.execute(dialect.delete_by_ids_sql(dialect.a), [_id_json(attribute_ids)])
+        attributes_sql = dialect.delete_by_ids_sql(dialect.quoted_attribute_table)
+        cursor.execute(attributes_sql, [_id_json(attribute_ids)])
         attributes = cursor.rowcount
-    cursor.execute(dialect.delete_by_ids_sql(dialect.s), [_id_json(ids)])
+    cursor.execute(dialect.delete_by_ids_sql(dialect.quoted_session_table), [_id_json(ids)])
     return cursor.rowcount, attributes
 
 

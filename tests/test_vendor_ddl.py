@@ -13,7 +13,17 @@ import sqlglot
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from dbsessions.schema.offline import VENDORS, offline_connection
+from dbsessions.dialects import (
+    MSSQLDialect,
+    MySQLDialect,
+    OracleDialect,
+    PostgreSQLDialect,
+    SQLiteDialect,
+    dialect_for,
+)
+from dbsessions.expressions import OctetLength
+from dbsessions.models import Attribute, exact_collation
+from dbsessions.schema.offline import VENDORS, offline_connection, vendor_name
 from dbsessions.schema.scripts import expected_shipped_scripts, render_script
 
 # A private in-memory SQLite database is the one "connection" generation may open.
@@ -201,3 +211,36 @@ def test_vendor_and_drop_need_sql():
         call_command("install_session_schema", "--vendor", "oracle")
     with pytest.raises(CommandError, match="only apply to --sql"):
         call_command("install_session_schema", "--drop")
+
+
+#: Our vendor name -> the dialect its offline connection gets, its exact collation and how
+#: it measures a binary value.
+OFFLINE_DIALECTS = {
+    "postgresql": (PostgreSQLDialect, None, "OCTET_LENGTH("),
+    "mysql": (MySQLDialect, "utf8mb4_0900_bin", "OCTET_LENGTH("),
+    "mariadb": (MySQLDialect, "utf8mb4_nopad_bin", "OCTET_LENGTH("),
+    "oracle": (OracleDialect, None, "DBMS_LOB.GETLENGTH("),
+    "mssql": (MSSQLDialect, "Latin1_General_100_BIN2", "DATALENGTH("),
+    "sqlite": (SQLiteDialect, None, "LENGTH(CAST("),
+}
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_an_offline_connection_gets_its_dialect_without_a_server(vendor):
+    """The DDL asks the dialect for collations: it must read only what offline pins."""
+    _require_backend(vendor)
+    connection = offline_connection(vendor)
+    cls, collation, octet_length = OFFLINE_DIALECTS[vendor]
+    dialect = dialect_for(connection)
+    assert type(dialect) is cls
+    assert dialect.product == vendor_name(connection) == vendor
+    assert dialect.exact_collation == exact_collation(connection) == collation
+    assert dialect.quoted_session_table == connection.ops.quote_name("dbsessions_session")
+    sizes = Attribute.objects.annotate(size=OctetLength("value")).values("size")
+    sql, _ = sizes.query.get_compiler(connection=connection).as_sql()
+    assert f"SELECT {octet_length}" in sql
+
+
+def test_offline_mysql_pins_a_server_that_names_new_rows():
+    assert dialect_for(offline_connection("mysql")).row_alias
+    assert not dialect_for(offline_connection("mariadb")).row_alias

@@ -11,15 +11,16 @@ from sqlglot import exp
 
 from dbsessions.dialects import (
     DIALECTS,
+    MSSQLDialect,
     MySQLDialect,
     OracleDialect,
     PostgreSQLDialect,
-    SQLServerDialect,
+    as_bytes,
     upsert_batches,
 )
 
-GRAMMAR = {"oracle": "oracle", "microsoft": "tsql", "postgresql": "postgres", "mysql": "mysql"}
-PLACEHOLDER = {"oracle": ":p", "microsoft": "?", "postgresql": "$1", "mysql": "?"}
+GRAMMAR = {"oracle": "oracle", "mssql": "tsql", "postgresql": "postgres", "mysql": "mysql"}
+PLACEHOLDER = {"oracle": ":p", "mssql": "?", "postgresql": "$1", "mysql": "?"}
 
 
 def dialect(cls):
@@ -44,6 +45,15 @@ STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "purge_lock_sql": [("dbsessions",)],
 }
 
+#: Statements a dialect builds only where the flag says so; the others raise.
+OPTIONAL_STATEMENTS = {
+    "upsert_sql": "has_upsert",
+    "touch_and_upsert_sql": "has_touch_and_upsert",
+    "purge_lock_expired_sql": "has_purge_lock_and_delete",
+    "purge_delete_sql": "has_purge_lock_and_delete",
+    "delete_by_ids_sql": "deletes_by_id_join",
+}
+
 
 def every_statement(d) -> list[str]:
     """Every statement the dialect builds: each ``*_sql`` property, method and class
@@ -57,6 +67,10 @@ def every_statement(d) -> list[str]:
             statements.append(value)
             continue
         assert name in STATEMENT_ARGUMENTS, f"{name}: add its arguments to STATEMENT_ARGUMENTS"
+        if name in OPTIONAL_STATEMENTS and not getattr(d, OPTIONAL_STATEMENTS[name]):
+            with pytest.raises(NotImplementedError):
+                value(*STATEMENT_ARGUMENTS[name][0])
+            continue
         for arguments in STATEMENT_ARGUMENTS[name]:
             if name == "upsert_sql" and arguments[0] > d.upsert_batch:
                 continue
@@ -69,7 +83,7 @@ def every_statement(d) -> list[str]:
     return statements
 
 
-@pytest.mark.parametrize("cls", [OracleDialect, SQLServerDialect, PostgreSQLDialect, MySQLDialect])
+@pytest.mark.parametrize("cls", [OracleDialect, MSSQLDialect, PostgreSQLDialect, MySQLDialect])
 def test_every_statement_parses_in_the_vendor_grammar(cls):
     d = dialect(cls)
     for sql in every_statement(d):
@@ -83,7 +97,7 @@ def test_every_statement_parses_in_the_vendor_grammar(cls):
 def test_placeholders_match_parameters():
     d = dialect(OracleDialect)
     assert d.upsert_sql(1).count("%s") == len(d.upsert_params(7, [("n", b"v")])) == 4
-    m = dialect(SQLServerDialect)
+    m = dialect(MSSQLDialect)
     rows = [("a", b""), ("b", b""), ("c", b"")]
     assert m.upsert_sql(3).count("%s") == len(m.upsert_params(7, rows))
     p = dialect(PostgreSQLDialect)
@@ -104,19 +118,54 @@ def test_oracle_quotes_upper_case_and_merges_one_row():
 
 
 def test_sql_server_merge_holds_its_lock_and_ends_with_a_semicolon():
-    sql = dialect(SQLServerDialect).upsert_sql(2)
+    sql = dialect(MSSQLDialect).upsert_sql(2)
     assert "WITH (HOLDLOCK)" in sql
     assert sql.endswith(";")
     assert "[dbsessions_attribute]" in sql
-    lock = dialect(SQLServerDialect).lock_session_sql
+    lock = dialect(MSSQLDialect).lock_session_sql
     assert "WITH (UPDLOCK, ROWLOCK)" in lock and "FOR UPDATE" not in lock
 
 
-def test_mysql_upsert_spelling_follows_the_server():
-    mariadb = MySQLDialect("s", "a")
-    mysql8 = MySQLDialect("s", "a", row_alias=True)
-    assert "VALUES(`value`)" in mariadb.upsert_sql(1)
-    assert "AS new ON DUPLICATE KEY UPDATE `value` = new.`value`" in mysql8.upsert_sql(1)
+@pytest.mark.parametrize(
+    "mariadb, version, row_alias",
+    [(True, (10, 11, 6), False), (False, (8, 0, 18), False), (False, (8, 0, 19), True)],
+)
+def test_mysql_upsert_spelling_follows_the_server(mariadb, version, row_alias):
+    d = MySQLDialect("s", "a", mariadb=mariadb, server_version=version)
+    if row_alias:
+        assert "AS new ON DUPLICATE KEY UPDATE `value` = new.`value`" in d.upsert_sql(1)
+    else:
+        assert "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)" in d.upsert_sql(1)
+
+
+def test_mysql_and_mariadb_have_their_own_exact_collation_and_ddl():
+    mysql = MySQLDialect("s", "a")
+    mariadb = MySQLDialect("s", "a", mariadb=True, server_version=(10, 6, 0))
+    assert (mysql.product, mysql.exact_collation) == ("mysql", "utf8mb4_0900_bin")
+    assert (mariadb.product, mariadb.exact_collation) == ("mariadb", "utf8mb4_nopad_bin")
+
+
+def test_django_vendor_names_map_to_our_dialects():
+    """Django's ``connection.vendor`` keys the dialects; our names say "mssql"."""
+    assert {vendor: cls.vendor for vendor, cls in DIALECTS.items()} == {
+        "postgresql": "postgresql",
+        "sqlite": "sqlite",
+        "mysql": "mysql",
+        "oracle": "oracle",
+        "microsoft": "mssql",
+    }
+    assert DIALECTS["microsoft"] is MSSQLDialect
+
+
+def test_lob_values_are_read_and_others_kept():
+    class Lob:
+        def read(self) -> bytes:
+            return b"from a LOB"
+
+    assert as_bytes(Lob()) == b"from a LOB"
+    assert as_bytes(memoryview(b"view")) == b"view"
+    value = b"bytes"
+    assert as_bytes(value) is value
 
 
 def test_configured_table_names_are_used():

@@ -12,7 +12,14 @@ lock; the upserts below only have to be correct, not race-free on their own.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
+
+#: Parameters of a statement, as Django's cursors take them.
+Params = list[Any]
+#: (try-lock SQL, its parameters, unlock SQL, its parameters) of a purge lock.
+PurgeLockSQL = tuple[str, Params, str, Params]
 
 # SQL Server allows 2,100 parameters per statement, Oracle 1,000 items in an IN list.
 MAX_ROWS_PER_STATEMENT = 500
@@ -32,7 +39,8 @@ class Dialect:
     attribute_table: str
     quote_name: Callable[[str], str] = _double_quote
 
-    vendor = "generic"
+    #: Our name for the vendor: Django's ``connection.vendor``, except SQL Server's "mssql".
+    vendor: ClassVar[str] = "generic"
     #: Appended to a SELECT that must lock the rows it returns.
     lock_suffix = " FOR UPDATE"
     #: Whether ``upsert_sql`` exists; otherwise the engine updates, then inserts.
@@ -63,60 +71,89 @@ class Dialect:
     #: Whether purges delete rows by id through ``delete_by_ids_sql`` (a JSON array of ids).
     deletes_by_id_join = False
 
-    def q(self, name: str) -> str:
+    def quote(self, name: str) -> str:
+        """A table or column name as the vendor quotes it."""
         return self.quote_name(name)
 
     def value_wire_size(self, value: bytes) -> int:
         """Bytes a serialized value takes in the statement the driver sends."""
         return len(value)
 
-    @cached_property
-    def s(self) -> str:
-        return self.q(self.session_table)
+    @property
+    def product(self) -> str:
+        """The server product, as ``install_session_schema --vendor`` names its DDL."""
+        return self.vendor
+
+    # Columns -------------------------------------------------------------------------
+
+    @property
+    def exact_collation(self) -> str | None:
+        """The collation under which ``=`` compares text byte for byte, for the names that
+        must stay distinct (``ExactCharField``); None where the default already does, as
+        PostgreSQL's deterministic collations and SQLite's BINARY do."""
+        return None
+
+    #: Each column's collation (name, collation) of the table given as parameter, where
+    #: Django's introspection does not tell it; None where it does.
+    column_collations_sql: ClassVar[str | None] = None
+
+    #: Size in bytes of a binary value (``dbsessions.expressions.OctetLength``), as a
+    #: template of Django's ``Func``.
+    octet_length_template: ClassVar[str] = "OCTET_LENGTH(%(expressions)s)"
 
     @cached_property
-    def a(self) -> str:
-        return self.q(self.attribute_table)
+    def quoted_session_table(self) -> str:
+        return self.quote(self.session_table)
+
+    @cached_property
+    def quoted_attribute_table(self) -> str:
+        return self.quote(self.attribute_table)
 
     # Reads ---------------------------------------------------------------------------
 
     @cached_property
     def load_sql(self) -> str:
         """The whole session in one round trip: its row joined to its attributes."""
-        q = self.q
+        quote = self.quote
         return (
-            f"SELECT s.{q('id')}, a.{q('name')}, a.{q('value')} "
-            f"FROM {self.s} s LEFT JOIN {self.a} a ON a.{q('session_id')} = s.{q('id')} "
-            f"WHERE s.{q('key_hash')} = %s AND s.{q('app_name')} = %s "
-            f"AND s.{q('expires_at')} > %s"
+            f"SELECT s.{quote('id')}, a.{quote('name')}, a.{quote('value')} "
+            f"FROM {self.quoted_session_table} s LEFT JOIN {self.quoted_attribute_table} a "
+            f"ON a.{quote('session_id')} = s.{quote('id')} "
+            f"WHERE s.{quote('key_hash')} = %s AND s.{quote('app_name')} = %s "
+            f"AND s.{quote('expires_at')} > %s"
         )
 
     @cached_property
     def load_with_expiry_sql(self) -> str:
         """``load_sql`` with the session's expiry as the second column (for the cache)."""
-        q = self.q
-        return self.load_sql.replace(
-            f"SELECT s.{q('id')}, ", f"SELECT s.{q('id')}, s.{q('expires_at')}, ", 1
-        )
+        quote = self.quote
+        first = f"SELECT s.{quote('id')}, "
+        return self.load_sql.replace(first, f"{first}s.{quote('expires_at')}, ", 1)
 
     @cached_property
     def exists_sql(self) -> str:
-        q = self.q
-        return f"SELECT 1 FROM {self.s} WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+        quote = self.quote
+        return (
+            f"SELECT 1 FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s"
+        )
 
     @cached_property
     def lock_session_sql(self) -> str:
         """Lock a session row by its key; returns (id, expires_at)."""
-        q = self.q
+        quote = self.quote
         return (
-            f"SELECT {q('id')}, {q('expires_at')} FROM {self.s} "
-            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s{self.lock_suffix}"
+            f"SELECT {quote('id')}, {quote('expires_at')} FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s{self.lock_suffix}"
         )
 
     @cached_property
     def attribute_names_sql(self) -> str:
-        q = self.q
-        return f"SELECT {q('name')} FROM {self.a} WHERE {q('session_id')} = %s"
+        quote = self.quote
+        return (
+            f"SELECT {quote('name')} FROM {self.quoted_attribute_table} "
+            f"WHERE {quote('session_id')} = %s"
+        )
 
     # Session row writes --------------------------------------------------------------
 
@@ -126,62 +163,82 @@ class Dialect:
 
         With ``client``, the client's IP address and user agent are written too.
         """
-        q = self.q
-        client_columns = f", {q('client_ip')} = %s, {q('user_agent')} = %s" if client else ""
+        quote = self.quote
+        client_columns = (
+            f", {quote('client_ip')} = %s, {quote('user_agent')} = %s" if client else ""
+        )
         return (
-            f"UPDATE {self.s} SET {q('last_access')} = %s, {q('expires_at')} = %s, "
-            f"{q('principal')} = %s{client_columns} "
-            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+            f"UPDATE {self.quoted_session_table} "
+            f"SET {quote('last_access')} = %s, {quote('expires_at')} = %s, "
+            f"{quote('principal')} = %s{client_columns} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s"
         )
 
     @cached_property
     def rekey_session_sql(self) -> str:
-        q = self.q
+        quote = self.quote
         return (
-            f"UPDATE {self.s} SET {q('key_hash')} = %s "
-            f"WHERE {q('id')} = %s AND {q('key_hash')} = %s AND {q('app_name')} = %s"
+            f"UPDATE {self.quoted_session_table} SET {quote('key_hash')} = %s "
+            f"WHERE {quote('id')} = %s AND {quote('key_hash')} = %s "
+            f"AND {quote('app_name')} = %s"
         )
 
     @cached_property
     def delete_session_sql(self) -> str:
-        return f"DELETE FROM {self.s} WHERE {self.q('id')} = %s"
+        return f"DELETE FROM {self.quoted_session_table} WHERE {self.quote('id')} = %s"
 
     # Attribute writes ----------------------------------------------------------------
 
     @cached_property
     def delete_all_attributes_sql(self) -> str:
-        return f"DELETE FROM {self.a} WHERE {self.q('session_id')} = %s"
+        quote = self.quote
+        return f"DELETE FROM {self.quoted_attribute_table} WHERE {quote('session_id')} = %s"
 
     @cache
     def delete_attributes_sql(self, count: int) -> str:
-        q = self.q
+        quote = self.quote
         marks = ", ".join(["%s"] * count)
-        return f"DELETE FROM {self.a} WHERE {q('session_id')} = %s AND {q('name')} IN ({marks})"
+        return (
+            f"DELETE FROM {self.quoted_attribute_table} "
+            f"WHERE {quote('session_id')} = %s AND {quote('name')} IN ({marks})"
+        )
 
     @cached_property
     def update_attribute_sql(self) -> str:
-        q = self.q
+        quote = self.quote
         return (
-            f"UPDATE {self.a} SET {q('value')} = %s "
-            f"WHERE {q('session_id')} = %s AND {q('name')} = %s"
+            f"UPDATE {self.quoted_attribute_table} SET {quote('value')} = %s "
+            f"WHERE {quote('session_id')} = %s AND {quote('name')} = %s"
         )
 
     @cached_property
     def insert_attribute_sql(self) -> str:
-        q = self.q
+        quote = self.quote
         return (
-            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
-            "VALUES (%s, %s, %s)"
+            f"INSERT INTO {self.quoted_attribute_table} "
+            f"({quote('session_id')}, {quote('name')}, {quote('value')}) VALUES (%s, %s, %s)"
         )
 
     def upsert_sql(self, count: int) -> str:
         """One statement that inserts or overwrites ``count`` (session, name, value) rows."""
         raise NotImplementedError
 
-    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
-        params: list = []
+    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> Params:
+        params: Params = []
         for name, value in rows:
             params.extend((session_id, name, value))
+        return params
+
+    def touch_and_upsert_sql(self, count: int, client: bool = False) -> str:
+        """``touch_session_sql`` and the upsert of ``count`` rows in one statement, where
+        ``has_touch_and_upsert``. Parameters: the touch's, then ``values_params``."""
+        raise NotImplementedError
+
+    def values_params(self, rows: Sequence[tuple[str, object]]) -> Params:
+        """Parameters of the ``VALUES`` list of ``touch_and_upsert_sql``."""
+        params: Params = []
+        for name, value in rows:
+            params.extend((name, value))
         return params
 
     # Expired sessions ----------------------------------------------------------------
@@ -189,11 +246,11 @@ class Dialect:
     @cache
     def expired_sessions_sql(self, limit: int) -> str:
         """Up to ``limit`` (id, key_hash) of expired sessions of one app, locking nothing."""
-        q = self.q
+        quote = self.quote
         return (
-            f"SELECT {q('id')}, {q('key_hash')} FROM {self.s} "
-            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-            f"ORDER BY {q('expires_at')} LIMIT {int(limit)}"
+            f"SELECT {quote('id')}, {quote('key_hash')} FROM {self.quoted_session_table} "
+            f"WHERE {quote('app_name')} = %s AND {quote('expires_at')} < %s "
+            f"ORDER BY {quote('expires_at')} LIMIT {int(limit)}"
         )
 
     # Locking several sessions -------------------------------------------------------
@@ -208,17 +265,17 @@ class Dialect:
         Server) lock index entries, so ends and purges take the same path or deadlock with it.
         With ``expired``, the last parameter is a time the sessions must still expire before.
         """
-        q = self.q
+        quote = self.quote
         marks = ", ".join(["%s"] * count)
-        expiry = f" AND {q('expires_at')} < %s" if expired else ""
+        expiry = f" AND {quote('expires_at')} < %s" if expired else ""
         return (
-            f"SELECT {q('id')}, {q('app_name')}, {q('key_hash')} "
-            f"FROM {self.s}{self.lock_hint(skip_locked)} "
-            f"WHERE {q('key_hash')} IN ({marks}){expiry} "
-            f"ORDER BY {q('key_hash')}{self.lock_clause(skip_locked)}"
+            f"SELECT {quote('id')}, {quote('app_name')}, {quote('key_hash')} "
+            f"FROM {self.quoted_session_table}{self.lock_hint(skip_locked)} "
+            f"WHERE {quote('key_hash')} IN ({marks}){expiry} "
+            f"ORDER BY {quote('key_hash')}{self.lock_clause(skip_locked)}"
         )
 
-    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> list:
+    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> Params:
         """Parameters of ``lock_sessions_sql`` (with ``expired`` when ``expired_before``)."""
         return [*key_hashes, *([] if expired_before is None else [expired_before])]
 
@@ -234,32 +291,58 @@ class Dialect:
     # vendor's parameter limit applies (Oracle still allows 1,000 items in an IN list).
 
     def delete_attributes_of_sessions_sql(self, ids: Sequence[int]) -> str:
-        return f"DELETE FROM {self.a} WHERE {self.q('session_id')} IN ({id_list(ids)})"
+        return (
+            f"DELETE FROM {self.quoted_attribute_table} "
+            f"WHERE {self.quote('session_id')} IN ({id_list(ids)})"
+        )
 
     def delete_sessions_sql(self, ids: Sequence[int]) -> str:
-        return f"DELETE FROM {self.s} WHERE {self.q('id')} IN ({id_list(ids)})"
+        return (
+            f"DELETE FROM {self.quoted_session_table} WHERE {self.quote('id')} IN ({id_list(ids)})"
+        )
 
     def attribute_ids_sql(self, ids: Sequence[int]) -> str:
-        q = self.q
-        return f"SELECT {q('id')} FROM {self.a} WHERE {q('session_id')} IN ({id_list(ids)})"
+        quote = self.quote
+        return (
+            f"SELECT {quote('id')} FROM {self.quoted_attribute_table} "
+            f"WHERE {quote('session_id')} IN ({id_list(ids)})"
+        )
 
     @cached_property
     def count_expired_sql(self) -> str:
         """Expired sessions of one app and their attributes; the second count uses the
         (session_id, name) index. Parameters: app name and now, twice."""
-        q = self.q
+        quote = self.quote
+        sessions = self.quoted_session_table
         expired = (
-            f"SELECT {q('id')} FROM {self.s} WHERE {q('app_name')} = %s AND {q('expires_at')} < %s"
+            f"SELECT {quote('id')} FROM {sessions} "
+            f"WHERE {quote('app_name')} = %s AND {quote('expires_at')} < %s"
         )
         return (
-            f"SELECT (SELECT COUNT(*) FROM {self.s} WHERE {q('app_name')} = %s "
-            f"AND {q('expires_at')} < %s), (SELECT COUNT(*) FROM {self.a} "
-            f"WHERE {q('session_id')} IN ({expired}))"
+            f"SELECT (SELECT COUNT(*) FROM {sessions} WHERE {quote('app_name')} = %s "
+            f"AND {quote('expires_at')} < %s), "
+            f"(SELECT COUNT(*) FROM {self.quoted_attribute_table} "
+            f"WHERE {quote('session_id')} IN ({expired}))"
         )
+
+    def purge_lock_expired_sql(self, limit: int) -> str:
+        """Lock up to ``limit`` expired sessions of one app, where ``has_purge_lock_and_delete``;
+        returns their ids."""
+        raise NotImplementedError
+
+    def purge_delete_sql(self, ids: Sequence[int]) -> str:
+        """Delete the sessions ``ids`` that ``purge_lock_expired_sql`` locked, and their
+        attributes; returns (sessions, attributes)."""
+        raise NotImplementedError
+
+    def delete_by_ids_sql(self, table: str) -> str:
+        """Delete the rows of ``table`` (quoted) whose ids the one parameter lists as a JSON
+        array, where ``deletes_by_id_join``."""
+        raise NotImplementedError
 
     @cached_property
     def app_names_sql(self) -> str:
-        return f"SELECT DISTINCT {self.q('app_name')} FROM {self.s}"
+        return f"SELECT DISTINCT {self.quote('app_name')} FROM {self.quoted_session_table}"
 
     #: Statements of a purge that checkpoints a write-ahead log itself between batches: read
     #: the automatic checkpoint setting, checkpoint now, and set it (``{pages}``); or None.
@@ -288,7 +371,7 @@ class Dialect:
         sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
         return sqlstate in cls.conflict_sqlstates
 
-    def purge_lock_sql(self, database_name: str) -> tuple[str, list, str, list] | None:
+    def purge_lock_sql(self, database_name: str) -> PurgeLockSQL | None:
         """(try-lock SQL, params, unlock SQL, params) of the one-purger-per-database lock,
         a session-level lock that outlives each batch's transaction and dies with the
         process; None where the vendor has none (two purges then share the work)."""
@@ -302,18 +385,19 @@ class OnConflictUpsert(Dialect):
 
     @cached_property
     def on_conflict(self) -> str:
-        q = self.q
+        quote = self.quote
         return (
-            f"ON CONFLICT ({q('session_id')}, {q('name')}) "
-            f"DO UPDATE SET {q('value')} = excluded.{q('value')}"
+            f"ON CONFLICT ({quote('session_id')}, {quote('name')}) "
+            f"DO UPDATE SET {quote('value')} = excluded.{quote('value')}"
         )
 
     @cache
     def upsert_sql(self, count: int) -> str:
-        q = self.q
+        quote = self.quote
         rows = ", ".join(["(%s, %s, %s)"] * count)
         return (
-            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
+            f"INSERT INTO {self.quoted_attribute_table} "
+            f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
             f"VALUES {rows} {self.on_conflict}"
         )
 
@@ -323,7 +407,7 @@ def id_list(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
 
-def chunks(items: Sequence, size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequence]:
+def chunks(items: Sequence[T], size: int = MAX_ROWS_PER_STATEMENT) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

@@ -1,8 +1,9 @@
-"""SQL Server (not live-tested: its SQL is checked offline)."""
+"""SQL Server, through mssql-django (not live-tested: its SQL is checked offline)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import ClassVar
 
 from dbsessions.dialects.base import Dialect
 
@@ -12,43 +13,54 @@ def _bracket(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class SQLServerDialect(Dialect):
+class MSSQLDialect(Dialect):
     """MERGE needs HOLDLOCK on SQL Server, or two merges can both take the insert branch."""
 
     quote_name: Callable[[str], str] = _bracket
 
-    vendor = "microsoft"
+    vendor: ClassVar[str] = "mssql"
     lock_suffix = ""
     has_upsert = True
+    octet_length_template: ClassVar[str] = "DATALENGTH(%(expressions)s)"
+
+    @property
+    def exact_collation(self) -> str | None:
+        """``_BIN2`` collations compare code points; ``=`` ignores trailing spaces under any
+        collation."""
+        return "Latin1_General_100_BIN2"
 
     @cached_property
     def lock_session_sql(self) -> str:
-        q = self.q
+        quote = self.quote
         return (
-            f"SELECT {q('id')}, {q('expires_at')} FROM {self.s} WITH (UPDLOCK, ROWLOCK) "
-            f"WHERE {q('key_hash')} = %s AND {q('app_name')} = %s"
+            f"SELECT {quote('id')}, {quote('expires_at')} "
+            f"FROM {self.quoted_session_table} WITH (UPDLOCK, ROWLOCK) "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s"
         )
 
     @cache
     def upsert_sql(self, count: int) -> str:
-        q = self.q
+        quote = self.quote
         rows = ", ".join(["(%s, %s, %s)"] * count)
+        columns = f"{quote('session_id')}, {quote('name')}, {quote('value')}"
         return (
-            f"MERGE INTO {self.a} WITH (HOLDLOCK) AS t USING (VALUES {rows}) "
-            f"AS src ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"ON t.{q('session_id')} = src.{q('session_id')} AND t.{q('name')} = src.{q('name')} "
-            f"WHEN MATCHED THEN UPDATE SET {q('value')} = src.{q('value')} "
-            f"WHEN NOT MATCHED THEN INSERT ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"VALUES (src.{q('session_id')}, src.{q('name')}, src.{q('value')});"
+            f"MERGE INTO {self.quoted_attribute_table} WITH (HOLDLOCK) AS t "
+            f"USING (VALUES {rows}) AS src ({columns}) "
+            f"ON t.{quote('session_id')} = src.{quote('session_id')} "
+            f"AND t.{quote('name')} = src.{quote('name')} "
+            f"WHEN MATCHED THEN UPDATE SET {quote('value')} = src.{quote('value')} "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) "
+            f"VALUES (src.{quote('session_id')}, src.{quote('name')}, src.{quote('value')});"
         )
 
     @cache
     def expired_sessions_sql(self, limit: int) -> str:
-        q = self.q
+        quote = self.quote
         return (
-            f"SELECT TOP {int(limit)} {q('id')}, {q('key_hash')} FROM {self.s} "
-            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-            f"ORDER BY {q('expires_at')}"
+            f"SELECT TOP {int(limit)} {quote('id')}, {quote('key_hash')} "
+            f"FROM {self.quoted_session_table} "
+            f"WHERE {quote('app_name')} = %s AND {quote('expires_at')} < %s "
+            f"ORDER BY {quote('expires_at')}"
         )
 
     def lock_hint(self, skip_locked: bool) -> str:
@@ -58,5 +70,5 @@ class SQLServerDialect(Dialect):
     def is_conflict(cls, cause: BaseException) -> bool:
         """Error 1205 (chosen as deadlock victim) or SQLSTATE 40001; pyodbc's arguments are
         (SQLSTATE, "[40001] ... deadlock victim ... (1205)")."""
-        args = getattr(cause, "args", ())
+        args = cause.args
         return bool(args) and (args[0] in cls.conflict_sqlstates or "(1205)" in str(args[-1]))

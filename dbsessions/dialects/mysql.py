@@ -3,11 +3,14 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, ClassVar
 
-from dbsessions.dialects.base import Dialect
+from dbsessions.dialects.base import Dialect, Params, PurgeLockSQL
 
 _MYSQL_ESCAPED = (b"\\", b"'", b'"', b"\0", b"\n", b"\r", b"\x1a")
+
+#: The longest name GET_LOCK accepts.
+_MAX_LOCK_NAME_LENGTH = 64
 
 
 def _backquote(name: str) -> str:
@@ -16,17 +19,44 @@ def _backquote(name: str) -> str:
 
 @dataclass(frozen=True)
 class MySQLDialect(Dialect):
-    """MySQL 8.0.19+ names the new row with an alias; MariaDB keeps ``VALUES(col)``."""
+    """MySQL and MariaDB share a dialect; the two facts below tell their spellings apart."""
 
     quote_name: Callable[[str], str] = _backquote
-    row_alias: bool = False
+    #: Whether the server is MariaDB (Django's ``connection.mysql_is_mariadb``).
+    mariadb: bool = False
+    #: The server's version (Django's ``connection.mysql_version``); by default the oldest
+    #: MySQL that Django supports, so that every supported server accepts the SQL.
+    server_version: tuple[int, ...] = (8, 0, 11)
 
-    vendor = "mysql"
+    vendor: ClassVar[str] = "mysql"
     has_upsert = True
     # For the batch's own transaction only: InnoDB then locks the rows it deletes and no gaps
     # beside them, where a live session's new attribute would have to wait.
     purge_isolation_sql = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
     deletes_by_id_join = True
+    # Django's introspection reports NULL for a column under the table's default collation,
+    # whatever that is; the server says which collation each column actually has.
+    column_collations_sql = (
+        "SELECT column_name, collation_name FROM information_schema.columns "
+        "WHERE table_schema = DATABASE() AND table_name = %s"
+    )
+
+    @property
+    def product(self) -> str:
+        """MySQL and MariaDB share no NO PAD binary collation: each has its own DDL."""
+        return "mariadb" if self.mariadb else "mysql"
+
+    @property
+    def exact_collation(self) -> str | None:
+        """The defaults ignore case and accents, and ``utf8mb4_bin`` still ignores trailing
+        spaces (PAD SPACE): the NO PAD binary collations compare exactly."""
+        return "utf8mb4_nopad_bin" if self.mariadb else "utf8mb4_0900_bin"
+
+    @cached_property
+    def row_alias(self) -> bool:
+        """MySQL 8.0.19+ names the upsert's new row with an alias (``VALUES(col)`` is
+        deprecated there); MariaDB only knows ``VALUES(col)``."""
+        return not self.mariadb and self.server_version >= (8, 0, 19)
 
     def value_wire_size(self, value: bytes) -> int:
         """mysqlclient sends values inline, escaping NUL, CR, LF, Ctrl-Z, quotes and
@@ -37,8 +67,9 @@ class MySQLDialect(Dialect):
     def rekey_session_sql(self) -> str:
         """Found by its key, like a save: through the primary key (the optimizer's choice on
         a small table) the UPDATE would lock the row first, then the key's index entry."""
+        update = f"UPDATE {self.quoted_session_table}"
         return super().rekey_session_sql.replace(
-            f"UPDATE {self.s} SET", f"UPDATE {self.s} IGNORE INDEX (PRIMARY) SET", 1
+            f"{update} SET", f"{update} IGNORE INDEX (PRIMARY) SET", 1
         )
 
     @cache
@@ -47,29 +78,32 @@ class MySQLDialect(Dialect):
     ) -> str:
         """One key lookup per session, in the order given: on a small table (or for most of
         its rows) the optimizer would scan an IN list's rows through the primary key."""
-        q = self.q
-        expiry = f" AND {q('expires_at')} < %s" if expired else ""
+        quote = self.quote
+        expiry = f" AND {quote('expires_at')} < %s" if expired else ""
         one = (
-            f"(SELECT {q('id')}, {q('app_name')}, {q('key_hash')} FROM {self.s} "
-            f"WHERE {q('key_hash')} = %s{expiry}{self.lock_clause(skip_locked)})"
+            f"(SELECT {quote('id')}, {quote('app_name')}, {quote('key_hash')} "
+            f"FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s{expiry}{self.lock_clause(skip_locked)})"
         )
         return " UNION ALL ".join([one] * count)
 
-    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> list:
+    def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> Params:
         if expired_before is None:
             return list(key_hashes)
         return [param for key_hash in key_hashes for param in (key_hash, expired_before)]
 
     @cache
     def upsert_sql(self, count: int) -> str:
-        q = self.q
+        quote = self.quote
         rows = ", ".join(["(%s, %s, %s)"] * count)
         insert = (
-            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) VALUES {rows}"
+            f"INSERT INTO {self.quoted_attribute_table} "
+            f"({quote('session_id')}, {quote('name')}, {quote('value')}) VALUES {rows}"
         )
+        value = quote("value")
         if self.row_alias:
-            return f"{insert} AS new ON DUPLICATE KEY UPDATE {q('value')} = new.{q('value')}"
-        return f"{insert} ON DUPLICATE KEY UPDATE {q('value')} = VALUES({q('value')})"
+            return f"{insert} AS new ON DUPLICATE KEY UPDATE {value} = new.{value}"
+        return f"{insert} ON DUPLICATE KEY UPDATE {value} = VALUES({value})"
 
     def delete_by_ids_sql(self, table: str) -> str:
         """InnoDB deletes by primary-key lookups, never by scan; ``%s`` is a JSON array of ids.
@@ -86,10 +120,10 @@ class MySQLDialect(Dialect):
             f"STRAIGHT_JOIN {table} AS t ON t.`id` = d.`id`"
         )
 
-    def purge_lock_sql(self, database_name: str) -> tuple[str, list, str, list] | None:
+    def purge_lock_sql(self, database_name: str) -> PurgeLockSQL | None:
         """GET_LOCK names are server-wide: the database's name is in it, so two databases of
         one server can be purged at the same time."""
-        name = [f"dbsessions_purge:{database_name}"[:64]]
+        name: Params = [f"dbsessions_purge:{database_name}"[:_MAX_LOCK_NAME_LENGTH]]
         return "SELECT GET_LOCK(%s, 0)", name, "SELECT RELEASE_LOCK(%s)", name
 
     @classmethod
@@ -97,7 +131,7 @@ class MySQLDialect(Dialect):
         """ER_LOCK_DEADLOCK (1213). A lock wait timeout (1205) is not one: the lock was held
         for ``innodb_lock_wait_timeout``, and the transaction is not even rolled back unless
         ``innodb_rollback_on_timeout`` is on."""
-        args = getattr(cause, "args", ())
+        args = cause.args
         return bool(args) and args[0] == 1213
 
     def reads_latest_in_transaction(self, connection: Any) -> bool:

@@ -3,13 +3,23 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
-from dbsessions.dialects.base import Dialect
+from dbsessions.dialects.base import Dialect, Params
 
 
 def _oracle_quote(name: str) -> str:
     return f'"{name.upper()}"'
+
+
+def as_bytes(value: Any) -> bytes:
+    """A binary column's value as bytes, whatever the driver returned: oracledb returns a
+    LOB to read, other drivers bytes or a memoryview."""
+    if isinstance(value, bytes):
+        return value
+    if hasattr(value, "read"):  # an oracledb LOB
+        value = value.read()
+    return bytes(value)
 
 
 @dataclass(frozen=True)
@@ -18,26 +28,32 @@ class OracleDialect(Dialect):
 
     quote_name: Callable[[str], str] = _oracle_quote
 
-    vendor = "oracle"
+    vendor: ClassVar[str] = "oracle"
     has_upsert = True
     upsert_batch = 1
     #: Oracle allows at most 1,000 items in an IN list.
     purge_max_size = 1000
+    # OCTET_LENGTH does not take a BLOB.
+    octet_length_template: ClassVar[str] = "DBMS_LOB.GETLENGTH(%(expressions)s)"
+    # exact_collation stays None: VARCHAR2 compares without padding under the default
+    # NLS_COMP=BINARY, and column collations would need MAX_STRING_SIZE=EXTENDED.
 
     def upsert_sql(self, count: int) -> str:
         if count != 1:
             raise ValueError("Oracle merges one attribute per statement.")
-        q = self.q
+        quote = self.quote
+        columns = f"{quote('session_id')}, {quote('name')}, {quote('value')}"
         return (
-            f"MERGE INTO {self.a} t USING (SELECT %s {q('session_id')}, %s {q('name')} "
-            f"FROM dual) src ON (t.{q('session_id')} = src.{q('session_id')} "
-            f"AND t.{q('name')} = src.{q('name')}) "
-            f"WHEN MATCHED THEN UPDATE SET t.{q('value')} = %s "
-            f"WHEN NOT MATCHED THEN INSERT ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"VALUES (src.{q('session_id')}, src.{q('name')}, %s)"
+            f"MERGE INTO {self.quoted_attribute_table} t "
+            f"USING (SELECT %s {quote('session_id')}, %s {quote('name')} "
+            f"FROM dual) src ON (t.{quote('session_id')} = src.{quote('session_id')} "
+            f"AND t.{quote('name')} = src.{quote('name')}) "
+            f"WHEN MATCHED THEN UPDATE SET t.{quote('value')} = %s "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) "
+            f"VALUES (src.{quote('session_id')}, src.{quote('name')}, %s)"
         )
 
-    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> list:
+    def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> Params:
         ((name, value),) = rows
         return [session_id, name, value, value]
 
@@ -53,7 +69,7 @@ class OracleDialect(Dialect):
     def is_conflict(cls, cause: BaseException) -> bool:
         """ORA-00060 (deadlock detected) and ORA-08177 (cannot serialize access); oracledb
         puts an error object with the number first in the exception's arguments."""
-        args = getattr(cause, "args", ())
+        args = cause.args
         return bool(args) and getattr(args[0], "code", None) in (60, 8177)
 
     def reads_latest_in_transaction(self, connection: Any) -> bool:

@@ -2,16 +2,16 @@
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
-from dbsessions.dialects.base import OnConflictUpsert, id_list
+from dbsessions.dialects.base import OnConflictUpsert, Params, PurgeLockSQL, id_list
 
 # An arbitrary 63-bit key for pg_try_advisory_lock, fixed so every machine agrees on it.
 PURGE_LOCK_KEY = 0x6462736573735F70
 
 
 class PostgreSQLDialect(OnConflictUpsert):
-    vendor = "postgresql"
+    vendor: ClassVar[str] = "postgresql"
     has_touch_and_upsert = True
     has_purge_lock_and_delete = True
     purge_start_size = 1000
@@ -23,21 +23,15 @@ class PostgreSQLDialect(OnConflictUpsert):
         When the session is gone the UPDATE returns no id, nothing is inserted, and a row
         count of zero tells the engine to raise UpdateError.
         """
-        q = self.q
+        quote = self.quote
         rows = ", ".join(["(%s, %s)"] * count)
         return (
-            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {q('id')}) "
-            f"INSERT INTO {self.a} ({q('session_id')}, {q('name')}, {q('value')}) "
-            f"SELECT touched.{q('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
+            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {quote('id')}) "
+            f"INSERT INTO {self.quoted_attribute_table} "
+            f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
+            f"SELECT touched.{quote('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
             f"v (name, value) {self.on_conflict}"
         )
-
-    def values_params(self, rows: Sequence[tuple[str, object]]) -> list:
-        """Parameters of the ``VALUES`` list of ``touch_and_upsert_sql``."""
-        params: list = []
-        for name, value in rows:
-            params.extend((name, value))
-        return params
 
     @cache
     def purge_lock_expired_sql(self, limit: int) -> str:
@@ -46,11 +40,11 @@ class PostgreSQLDialect(OnConflictUpsert):
         PostgreSQL locks tuples, not index entries: finding them through the expiry index takes
         no lock a save could hold in the other order.
         """
-        q = self.q
+        quote = self.quote
         return (
-            f"SELECT {q('id')} FROM {self.s} "
-            f"WHERE {q('app_name')} = %s AND {q('expires_at')} < %s "
-            f"ORDER BY {q('expires_at')} LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
+            f"SELECT {quote('id')} FROM {self.quoted_session_table} "
+            f"WHERE {quote('app_name')} = %s AND {quote('expires_at')} < %s "
+            f"ORDER BY {quote('expires_at')} LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
         )
 
     def purge_delete_sql(self, ids: Sequence[int]) -> str:
@@ -61,24 +55,27 @@ class PostgreSQLDialect(OnConflictUpsert):
         checked at commit, would refuse the batch). The foreign key is DEFERRABLE INITIALLY
         DEFERRED, so sessions and attributes can go in the same statement.
         """
-        q = self.q
+        quote = self.quote
         return (
-            f"WITH gone AS (DELETE FROM {self.s} WHERE {q('id')} IN ({id_list(ids)}) "
-            f"RETURNING {q('id')}), "
-            f"attrs AS (DELETE FROM {self.a} WHERE {q('session_id')} IN "
-            f"(SELECT {q('id')} FROM gone) RETURNING 1) "
+            f"WITH gone AS (DELETE FROM {self.quoted_session_table} "
+            f"WHERE {quote('id')} IN ({id_list(ids)}) RETURNING {quote('id')}), "
+            f"attrs AS (DELETE FROM {self.quoted_attribute_table} WHERE {quote('session_id')} IN "
+            f"(SELECT {quote('id')} FROM gone) RETURNING 1) "
             "SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM attrs)"
         )
 
-    def purge_lock_sql(self, database_name: str) -> tuple[str, list, str, list] | None:
+    def purge_lock_sql(self, database_name: str) -> PurgeLockSQL | None:
         """An advisory lock; each database has its own lock space."""
-        key = [PURGE_LOCK_KEY]
+        key: Params = [PURGE_LOCK_KEY]
         return "SELECT pg_try_advisory_lock(%s)", key, "SELECT pg_advisory_unlock(%s)", key
 
     def reads_latest_in_transaction(self, connection: Any) -> bool:
         """READ COMMITTED (Django's default; READ UNCOMMITTED behaves so) takes a snapshot
         per statement; REPEATABLE READ and SERIALIZABLE keep the first one."""
-        from django.db.backends.postgresql.psycopg_any import IsolationLevel
+        # django-stubs has no stubs for this module.
+        from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+            IsolationLevel,
+        )
 
         levels = (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)
         return getattr(connection, "isolation_level", None) in levels

@@ -1,6 +1,6 @@
 """SQLite."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from dbsessions.dialects.base import OnConflictUpsert
 
@@ -8,7 +8,9 @@ from dbsessions.dialects.base import OnConflictUpsert
 class SQLiteDialect(OnConflictUpsert):
     """SQLite locks the whole database for a write, so it has no row locks to ask for."""
 
-    vendor = "sqlite"
+    vendor: ClassVar[str] = "sqlite"
+    # OCTET_LENGTH came with SQLite 3.43; the length of a BLOB is its size in bytes.
+    octet_length_template: ClassVar[str] = "LENGTH(CAST(%(expressions)s AS BLOB))"
     lock_suffix = ""
     purge_target_seconds = 0.03
     wal_autocheckpoint_sql = "PRAGMA wal_autocheckpoint"

@@ -8,12 +8,16 @@ are compared too: under the wrong one, names that differ by case, accents or tra
 collide.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model
+from django.db.models import Field, ForeignKey, Model, UniqueConstraint
 
+from dbsessions.dialects import dialect_for
 from dbsessions.schema.ddl import schema_models
 
 #: What introspection may report for a column created from the field type on the left.
@@ -102,14 +106,15 @@ def _collation_differences(
 ) -> list[str]:
     table = model._meta.db_table
     live = _live_collations(connection, cursor, table, description)
+    # Where the server names every column's collation, only the exact ones matter.
+    all_named = dialect_for(connection).column_collations_sql is not None
     problems = []
     for field in model._meta.local_concrete_fields:
         column = connection.introspection.identifier_converter(field.column)
         if column not in live:
             continue  # reported as missing
         expected = field.db_parameters(connection).get("collation")
-        # MySQL names every text column's collation; only the exact ones matter there.
-        if expected is None and connection.vendor == "mysql":
+        if expected is None and all_named:
             continue
         if live[column] != expected:
             problems.append(
@@ -123,27 +128,22 @@ def _live_collations(
     connection: BaseDatabaseWrapper, cursor: Any, table: str, description: list[Any]
 ) -> dict[str, str | None]:
     """Each column's collation; None where introspection reports the default."""
-    if connection.vendor == "mysql":
-        # Django's introspection reports NULL for the table's default collation, whatever
-        # that is; the server says which collation each column actually has.
-        cursor.execute(
-            "SELECT column_name, collation_name FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND table_name = %s",
-            [table],
-        )
+    sql = dialect_for(connection).column_collations_sql
+    if sql is not None:
+        cursor.execute(sql, [table])
         return dict(cursor.fetchall())
     convert = connection.introspection.identifier_converter
     return {convert(info.name): getattr(info, "collation", None) for info in description}
 
 
-def _expected_type(field: Field) -> str:
-    if field.is_relation:
-        target = field.target_field.get_internal_type()
+def _expected_type(field: Field[Any, Any]) -> str:
+    if isinstance(field, ForeignKey):
+        target: str = field.target_field.get_internal_type()
         return {"BigAutoField": "BigIntegerField", "AutoField": "IntegerField"}.get(target, target)
     return field.get_internal_type()
 
 
-def _nullable(connection: BaseDatabaseWrapper, field: Field) -> bool:
+def _nullable(connection: BaseDatabaseWrapper, field: Field[Any, Any]) -> bool:
     # Oracle stores '' as NULL, so Django creates its text columns nullable.
     return field.null or (
         connection.features.interprets_empty_strings_as_nulls and field.empty_strings_allowed
@@ -158,9 +158,11 @@ def expected_constraints(model: type[Model]) -> list[Expected]:
             expected.append(Expected(table, (field.column,), "primary key"))
         elif field.unique:
             expected.append(Expected(table, (field.column,), "unique constraint"))
-        elif field.db_index:
+        # django-stubs declares db_index as an argument of Field only, not as an attribute.
+        elif field.db_index:  # type: ignore[attr-defined]
             expected.append(Expected(table, (field.column,), "index"))
-        if field.is_relation and field.db_constraint:
+        # Nor db_constraint as an attribute of ForeignKey.
+        if isinstance(field, ForeignKey) and field.db_constraint:  # type: ignore[attr-defined]
             target = field.target_field
             expected.append(
                 Expected(
@@ -171,16 +173,23 @@ def expected_constraints(model: type[Model]) -> list[Expected]:
                 )
             )
     for constraint in model._meta.constraints:
-        columns = tuple(model._meta.get_field(name).column for name in constraint.fields)
-        expected.append(Expected(table, columns, "unique constraint"))
+        if isinstance(constraint, UniqueConstraint):
+            expected.append(
+                Expected(table, _columns(model, constraint.fields), "unique constraint")
+            )
     for index in model._meta.indexes:
-        columns = tuple(model._meta.get_field(name).column for name in index.fields)
-        expected.append(Expected(table, columns, "index"))
+        expected.append(Expected(table, _columns(model, index.fields), "index"))
     return expected
 
 
+def _columns(model: type[Model], names: Sequence[str]) -> tuple[str, ...]:
+    """The columns of ``model``'s fields ``names``."""
+    columns = {field.name: field.column for field in model._meta.local_concrete_fields}
+    return tuple(columns[name] for name in names)
+
+
 def _constraint_differences(
-    connection: BaseDatabaseWrapper, model: type[Model], constraints: dict[str, dict]
+    connection: BaseDatabaseWrapper, model: type[Model], constraints: dict[str, dict[str, Any]]
 ) -> list[str]:
     convert = connection.introspection.identifier_converter
     live = [
@@ -195,7 +204,9 @@ def _constraint_differences(
     return problems
 
 
-def _satisfies(info: dict, want: Expected, columns: tuple[str, ...], convert: Any) -> bool:
+def _satisfies(
+    info: dict[str, Any], want: Expected, columns: tuple[str, ...], convert: Any
+) -> bool:
     if info["columns"] != columns:
         return False
     if want.kind == "primary key":

@@ -70,7 +70,8 @@ def create_sql(
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
         for model in models:
             editor.create_model(model)
-    tables, indexes = [], []
+    tables: list[str] = []
+    indexes: list[str] = []
     for statement in editor.collected_sql:
         is_index = statement.lstrip().upper().startswith("CREATE INDEX")
         (indexes if is_index else tables).append(statement)

@@ -1,6 +1,6 @@
 """Create the session tables on a live database, the way ``migrate`` would."""
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -51,10 +51,11 @@ def install_schema(
     result = InstallResult(created_tables=table_names())
     result.statements = schema.tables if skip_indexes else schema.statements
     result.skipped_indexes = schema.indexes if skip_indexes else []
-    if connection.features.can_rollback_ddl:
-        guard = transaction.atomic(using=connection.alias)
-    else:
-        guard = nullcontext()
+    guard: AbstractContextManager[object] = (
+        transaction.atomic(using=connection.alias)
+        if connection.features.can_rollback_ddl
+        else nullcontext()
+    )
     with guard, connection.cursor() as cursor:
         for statement in result.statements:
             cursor.execute(without_semicolon(statement))

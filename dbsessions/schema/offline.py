@@ -4,6 +4,10 @@ A DBA asks for the DDL of a vendor whose server is nowhere near this machine, so
 from that vendor's own Django backend (the same code ``migrate`` runs) with the few facts a
 backend would otherwise ask its server for set to a documented target version instead.
 SQLite is embedded: its backend works on a private in-memory database, no server involved.
+
+The per-vendor code here is about Django's backends, not about our SQL: which backend each
+``--vendor`` name loads, and which server facts that backend caches and must be given. It
+cannot live in the dialects, which never touch a connection.
 """
 
 from dataclasses import dataclass
@@ -12,6 +16,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
+
+from dbsessions.dialects import DIALECTS, dialect_for
 
 
 @dataclass(frozen=True)
@@ -38,17 +44,7 @@ VENDORS: dict[str, Vendor] = {
     )
 }
 
-#: Django's ``connection.vendor`` for each of our vendor names.
-DJANGO_VENDORS = {
-    "postgresql": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "oracle": "oracle",
-    "mssql": "microsoft",
-    "sqlite": "sqlite",
-}
-
-_MYSQL_SERVER = {
+_MYSQL_SERVER: dict[str, Any] = {
     "version": "8.0.36",
     "sql_mode": "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION",
@@ -62,16 +58,13 @@ _MARIADB_SERVER = {**_MYSQL_SERVER, "version": "10.6.0-MariaDB"}
 
 
 def vendor_name(connection: BaseDatabaseWrapper) -> str:
-    """Our vendor name (as in ``--vendor``) for a Django connection.
+    """Our vendor name (as in ``--vendor``) for a Django connection: its dialect's product.
 
     Telling MariaDB from MySQL takes a query to the server.
     """
-    if connection.vendor == "mysql":
-        return "mariadb" if connection.mysql_is_mariadb else "mysql"
-    for name, django_vendor in DJANGO_VENDORS.items():
-        if connection.vendor == django_vendor:
-            return name
-    return connection.vendor
+    if connection.vendor not in DIALECTS:
+        return connection.vendor
+    return dialect_for(connection).product
 
 
 def offline_connection(vendor: str) -> BaseDatabaseWrapper:
@@ -99,10 +92,13 @@ def offline_connection(vendor: str) -> BaseDatabaseWrapper:
         "ATOMIC_REQUESTS": False,
         "TEST": {},
     }
-    connection = backend.DatabaseWrapper(settings_dict, alias=f"dbsessions-offline-{vendor}")
+    connection: BaseDatabaseWrapper = backend.DatabaseWrapper(
+        settings_dict, alias=f"dbsessions-offline-{vendor}"
+    )
     if vendor == "sqlite":
         return connection
     _pin_server_facts(connection, vendor)
+    # Replaced on this instance only, on purpose: the one way to keep it off the network.
     connection.connect = _refuse_to_connect(vendor)  # type: ignore[method-assign]
     return connection
 
