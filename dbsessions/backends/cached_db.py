@@ -38,10 +38,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from hashlib import sha256
 from importlib import import_module
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
@@ -55,6 +55,9 @@ logger = logging.getLogger("dbsessions.cached_db")
 
 KEY_PREFIX = "dbsessions.cached_db:"
 
+#: A cached load: (version, row id, expires_at, {name: serialized value}).
+Snapshot = tuple[str, int, datetime, dict[str, bytes]]
+
 #: Attribute of a connection: snapshot keys of the sessions its open transaction changed.
 _CHANGED = "_dbsessions_changed_sessions"
 
@@ -65,7 +68,7 @@ def cache_keys(app_name: str, key_hash: str) -> tuple[str, str]:
     return base + ":snapshot", base + ":version"
 
 
-def _cache() -> Any:
+def _cache() -> BaseCache:
     return caches[settings.SESSION_CACHE_ALIAS]
 
 
@@ -130,7 +133,7 @@ def _delete_many(keys: list[str]) -> None:
         logger.exception("Could not drop %d session cache entries.", len(keys))
 
 
-def _is_snapshot(value: Any) -> bool:
+def _is_snapshot(value: object) -> TypeGuard[Snapshot]:
     """Whether ``value`` has the shape of (version, row id, expires_at, {name: bytes})."""
     return (
         type(value) is tuple
@@ -208,7 +211,7 @@ class SessionStore(db.SessionStore):
                 self._set_snapshot(snapshot_key, (version, row_id, expires_at, stored), lifetime)
         return self._loaded(row_id, stored)
 
-    def _set_snapshot(self, snapshot_key: str, snapshot: tuple, lifetime: int) -> None:
+    def _set_snapshot(self, snapshot_key: str, snapshot: Snapshot, lifetime: int) -> None:
         try:
             self._cache.set(snapshot_key, snapshot, lifetime)
         except Exception:
@@ -242,7 +245,11 @@ class SessionStore(db.SessionStore):
         transaction.on_commit(replace, using=self._using)
 
     def _insert_session(
-        self, now: Any, expires_at: Any, principal: str | None, encoded: dict[str, bytes]
+        self,
+        now: datetime,
+        expires_at: datetime,
+        principal: str | None,
+        encoded: dict[str, bytes],
     ) -> None:
         """A new session is cached as written: nobody else knows its key yet, so no other
         request can have changed it in between."""
@@ -250,6 +257,7 @@ class SessionStore(db.SessionStore):
         lifetime = int((expires_at - now).total_seconds())
         if lifetime <= 0:
             return
+        assert self.session_key is not None  # save() gives the session a key first
         snapshot_key, version_key = self._cache_keys(self.session_key)
         _changed_here(self._using, [snapshot_key])
         version = secrets.token_hex(16)

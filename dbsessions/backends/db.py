@@ -7,8 +7,10 @@ read, all in one transaction on the sessions database (or in one statement, wher
 a save needs).
 """
 
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import SESSION_KEY as AUTH_USER_ID_KEY
@@ -31,6 +33,10 @@ from dbsessions.keys import hash_key, is_plausible_key
 from dbsessions.retry import retried
 from dbsessions.signals import send_on_commit, session_created, sessions_ended
 
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+    from django.db.models import BinaryField
+
 MAX_NAME_LENGTH = 200
 
 #: Locals and arguments that hold a session key: Django's error reports (the debug page,
@@ -52,12 +58,21 @@ def ended_by_password_change(using: str, row_ids: list[int]) -> None:
 
 
 class SessionStore(SessionBase):
+    if TYPE_CHECKING:
+        # SessionBase's private API used here, which django-stubs leaves out.
+        _session_cache: dict[str, Any]
+
+        def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
+
+        @property
+        def _session(self) -> dict[str, Any]: ...
+
     @sensitive_variables(*KEY_VARIABLES)
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._row_id: int | None = None
         # name -> serialized value as the database holds it; None when not known.
-        self._stored: dict[str, bytes | None] | None = None
+        self._stored: Mapping[str, bytes | None] | None = None
         self._hashed: tuple[str, str] | None = None
         #: (IP address, user agent) of the request, set by ClientMetadataMiddleware; saved
         #: with the session row when not None.
@@ -97,11 +112,13 @@ class SessionStore(SessionBase):
         dumps = self.serializer().dumps
         limit = app_settings.MAX_VALUE_SIZE
         size_of = self._connection()[1].value_wire_size if limit is not None else len
+        raw_values: dict[str, bytes]
+        pairs: Iterable[tuple[str, Any]]
         if isinstance(data, SessionData):
             raw_values, pairs = data.raw_values, data.raw_items()
         else:
             raw_values, pairs = {}, data.items()
-        encoded = {}
+        encoded: dict[str, bytes] = {}
         for name, value in pairs:
             if value is PENDING:  # loaded, never read: unchanged, and its name was checked
                 encoded[name] = raw_values[name]
@@ -131,14 +148,15 @@ class SessionStore(SessionBase):
             return self._start_afresh()
         return self._loaded(rows[0][0], stored_values(rows, name_at=1))
 
-    def _select_session(self, with_expiry: bool) -> list[tuple]:
+    def _select_session(self, with_expiry: bool) -> list[tuple[Any, ...]]:
         """The session's rows: (id, [expires_at,] name, value), one per attribute."""
+        assert self.session_key is not None  # a load without a key starts afresh instead
         connection, dialect = self._connection()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         sql = dialect.load_with_expiry_sql if with_expiry else dialect.load_sql
         with connection.cursor() as cursor:
             cursor.execute(sql, [*self._key_params(self.session_key), now])
-            return cursor.fetchall()
+            return cast(list[tuple[Any, ...]], cursor.fetchall())
 
     def _start_afresh(self) -> dict[str, Any]:
         """Unknown or expired: start afresh under a new key, as Django's engines do."""
@@ -202,10 +220,15 @@ class SessionStore(SessionBase):
         self._stored = encoded
 
     def _insert_session(
-        self, now: Any, expires_at: Any, principal: str | None, encoded: dict[str, bytes]
+        self,
+        now: datetime,
+        expires_at: datetime,
+        principal: str | None,
+        encoded: dict[str, bytes],
     ) -> None:
         from dbsessions.models import Session
 
+        assert self.session_key is not None  # save() gives the session a key first
         connection, dialect = self._connection()
         row = Session(
             key_hash=hash_key(self.session_key),
@@ -227,7 +250,7 @@ class SessionStore(SessionBase):
         self._row_id = row.pk
         send_on_commit(session_created, self._using, app_name=row.app_name, session_id=row.pk)
 
-    def _update_session(self, touch_params: list, encoded: dict[str, bytes]) -> None:
+    def _update_session(self, touch_params: list[Any], encoded: dict[str, bytes]) -> None:
         """Refresh the session row, then write what changed; UpdateError if it is gone.
 
         The UPDATE comes first so that it takes the row lock that queues concurrent writers
@@ -258,13 +281,14 @@ class SessionStore(SessionBase):
             self._touch(cursor, dialect, touch_params)
             self._write(cursor, dialect, self._row_id, changed, removed)
 
-    def _update_unknown_session(self, touch_params: list, encoded: dict[str, bytes]) -> None:
+    def _update_unknown_session(self, touch_params: list[Any], encoded: dict[str, bytes]) -> None:
         """Save a session that was never loaded (e.g. ``clear()`` before ``save()``).
 
         A session that is gone raises UpdateError, as any save does; one that has expired is
         never extended: its rows go, and the data is saved as a new session under a new key,
         as a load of the expired key would have started it.
         """
+        assert self.session_key is not None  # save() gives the session a key first
         connection, dialect = self._connection()
         with transaction.atomic(using=self._using), connection.cursor() as cursor:
             cursor.execute(dialect.lock_session_sql, self._key_params(self.session_key))
@@ -280,7 +304,7 @@ class SessionStore(SessionBase):
             self._touch(cursor, dialect, touch_params)
             # Every name the row holds is suspect: those not in the data are deleted.
             cursor.execute(dialect.attribute_names_sql, [row_id])
-            stored = {name: None for (name,) in cursor.fetchall()}
+            stored: dict[str, bytes | None] = {name: None for (name,) in cursor.fetchall()}
             self._write(cursor, dialect, row_id, *self._changes(stored, encoded))
         self._row_id = row_id
 
@@ -288,14 +312,14 @@ class SessionStore(SessionBase):
     def _with_client(self) -> bool:
         return self.client_metadata is not None
 
-    def _touch(self, cursor: Any, dialect: Dialect, touch_params: list) -> None:
+    def _touch(self, cursor: "CursorWrapper", dialect: Dialect, touch_params: list[Any]) -> None:
         cursor.execute(dialect.touch_session_sql(self._with_client), touch_params)
         if cursor.rowcount == 0:
             raise UpdateError
 
     @staticmethod
     def _changes(
-        stored: dict[str, bytes | None], encoded: dict[str, bytes]
+        stored: Mapping[str, bytes | None], encoded: dict[str, bytes]
     ) -> tuple[list[tuple[str, bytes]], list[str]]:
         if app_settings.WRITE_CONTENTS == "all":
             changed = list(encoded.items())
@@ -309,7 +333,7 @@ class SessionStore(SessionBase):
 
     def _write(
         self,
-        cursor: Any,
+        cursor: "CursorWrapper",
         dialect: Dialect,
         row_id: int,
         changed: list[tuple[str, bytes]],
@@ -326,7 +350,7 @@ class SessionStore(SessionBase):
         return [(name, field.get_db_prep_value(value, connection)) for name, value in rows]
 
     def _upsert(
-        self, cursor: Any, dialect: Dialect, row_id: int, rows: list[tuple[str, bytes]]
+        self, cursor: "CursorWrapper", dialect: Dialect, row_id: int, rows: list[tuple[str, bytes]]
     ) -> None:
         for batch in upsert_batches(rows, dialect):
             prepared = self._prepared(batch)
@@ -339,7 +363,7 @@ class SessionStore(SessionBase):
                 self._insert_or_update(cursor, dialect, row_id, name, value)
 
     def _insert_or_update(
-        self, cursor: Any, dialect: Dialect, row_id: int, name: str, value: Any
+        self, cursor: "CursorWrapper", dialect: Dialect, row_id: int, name: str, value: Any
     ) -> None:
         """The portable upsert, for vendors without one of their own."""
         try:
@@ -369,7 +393,7 @@ class SessionStore(SessionBase):
             self._row_id = None
             self._stored = {}
 
-    def _delete_rows(self, cursor: Any, dialect: Dialect, row_id: int) -> None:
+    def _delete_rows(self, cursor: "CursorWrapper", dialect: Dialect, row_id: int) -> None:
         """Delete a locked session row and its attributes; ``sessions_ended`` on commit."""
         cursor.execute(dialect.delete_all_attributes_sql, [row_id])
         cursor.execute(dialect.delete_session_sql, [row_id])
@@ -441,7 +465,7 @@ class SessionStore(SessionBase):
         purge_expired(using=app_settings.DATABASE, app_name=app_settings.APP_NAME)
 
 
-def stored_values(rows: list[tuple], name_at: int) -> dict[str, bytes]:
+def stored_values(rows: Sequence[tuple[Any, ...]], name_at: int) -> dict[str, bytes]:
     """name -> serialized value of the load query's rows (name and value are adjacent).
 
     A session without attributes comes back as one LEFT JOIN row with a NULL name.
@@ -454,10 +478,10 @@ def stored_values(rows: list[tuple], name_at: int) -> dict[str, bytes]:
     return {row[name_at]: _as_bytes(row[value_at]) for row in rows}
 
 
-def as_datetime(connection: BaseDatabaseWrapper, value: Any) -> Any:
+def as_datetime(connection: BaseDatabaseWrapper, value: Any) -> datetime:
     """A datetime column read by raw SQL, as the ORM would return it (SQLite returns text)."""
     convert = getattr(connection.ops, "convert_datetimefield_value", None)
-    return value if convert is None else convert(value, None, connection)
+    return cast(datetime, value if convert is None else convert(value, None, connection))
 
 
 def _as_bytes(value: Any) -> bytes:
@@ -469,7 +493,7 @@ def _as_bytes(value: Any) -> bytes:
     return bytes(value)
 
 
-def _value_field() -> Any:
+def _value_field() -> "BinaryField[Any, Any]":
     from dbsessions.models import Attribute
 
     return Attribute._meta.get_field("value")

@@ -9,7 +9,13 @@ neither decodes nor re-encodes it.
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_values
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 logger = logging.getLogger("dbsessions")
 
@@ -26,7 +32,7 @@ class _Pending:
 PENDING = _Pending()
 
 
-class SessionData(dict):
+class SessionData(dict[str, Any]):
     """A dict whose ``PENDING`` values are decoded from ``raw_values`` on the way out.
 
     Every method that hands out values decodes them first; ``__iter__`` is overridden so that
@@ -34,7 +40,9 @@ class SessionData(dict):
     A value that cannot be decoded is dropped with a warning, as if it had not been stored.
     """
 
-    def __init__(self, raw_values: dict[str, bytes], loads: Callable[[bytes], Any], label: Any):
+    def __init__(
+        self, raw_values: dict[str, bytes], loads: Callable[[bytes], Any], label: object
+    ) -> None:
         super().__init__(dict.fromkeys(raw_values, PENDING))
         #: The serialized values as loaded; never changed, so it may be shared.
         self.raw_values = raw_values
@@ -96,11 +104,11 @@ class SessionData(dict):
         self._decode_all()
         return dict.popitem(self)
 
-    def items(self):  # type: ignore[override]
+    def items(self) -> "dict_items[str, Any]":
         self._decode_all()
         return dict.items(self)
 
-    def values(self):  # type: ignore[override]
+    def values(self) -> "dict_values[str, Any]":
         self._decode_all()
         return dict.values(self)
 
@@ -117,16 +125,16 @@ class SessionData(dict):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
-    def __or__(self, other: Any) -> dict[str, Any]:
+    def __or__(self, other: dict[_K, _V]) -> dict[str | _K, Any | _V]:
         return self.copy() | other
 
     def __repr__(self) -> str:
         self._decode_all()
         return dict.__repr__(self)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
         return (dict, (self.copy(),))
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
