@@ -1,9 +1,15 @@
 # Names, app names and principals compare byte for byte: on MySQL/MariaDB and SQL Server the
 # columns get a binary collation (ExactCharField picks it per vendor). The import ledger keeps
 # import_sessions from bringing back a session that ended after an earlier run.
+from typing import TYPE_CHECKING
+
 from django.db import migrations, models
 
 import dbsessions.models
+
+if TYPE_CHECKING:
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.migrations.state import ProjectState
 
 
 class AlterToExactField(migrations.AlterField):
@@ -13,11 +19,23 @@ class AlterToExactField(migrations.AlterField):
     for a change of field class alone.
     """
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+    def database_forwards(
+        self,
+        app_label: str,
+        schema_editor: "BaseDatabaseSchemaEditor",
+        from_state: "ProjectState",
+        to_state: "ProjectState",
+    ) -> None:
         if dbsessions.models.exact_collation(schema_editor.connection) is not None:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+    def database_backwards(
+        self,
+        app_label: str,
+        schema_editor: "BaseDatabaseSchemaEditor",
+        from_state: "ProjectState",
+        to_state: "ProjectState",
+    ) -> None:
         if dbsessions.models.exact_collation(schema_editor.connection) is not None:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
