@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import child, machine, report, targets
+from bench.child import PHASES, SUITE
 from bench.engines import ENGINES
 from bench.profiles import PROFILES
 from bench.purge import format_row
 from bench.store import OPERATIONS
 from bench.vendors import VENDORS
 
-#: What one process per database measures, in this order; the purge runs in a process of its own.
-SUITE = ("store", "request_sql", "requests", "concurrency", "storage")
-PHASES = (*SUITE, "purge")
 OUTPUT = child.ROOT / "docs" / "benchmarks"
 
 

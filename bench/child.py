@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: What one process per database measures, in this order; the purge runs in a process of its own.
+SUITE = ("store", "request_sql", "requests", "concurrency", "storage")
+PHASES = (*SUITE, "purge")
 
 
 def log(message: str) -> None:

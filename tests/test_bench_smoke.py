@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import PHASES
+from bench.child import PHASES
 from bench.engines import ENGINES, OURS
 from bench.profiles import PROFILES
 from bench.store import OPERATIONS
