@@ -8,12 +8,14 @@
 #
 # Environment:
 #   VENV_DIR           venv to use (default: .venv for python3, .venv-<python name> otherwise)
-#   BOOTSTRAP_EXTRAS   extras to install: test (default), dev, or empty for the package alone
+#   BOOTSTRAP_GROUPS   dependency groups of pyproject.toml to install, separated by spaces or
+#                      commas: dev (default: test, lint and tox), test, lint, docs, bench, or
+#                      empty for the package alone
 #   WITH_BROWSERS=1    also make sure a Chromium for the browser tests is installed
 #
 # Sourcing this file only defines the functions (bootstrap_venv, ensure_chromium, find_python...)
 # for the other scripts. A stamp file inside the venv records what was installed, so a second
-# run with the same setup.cfg and versions skips pip entirely.
+# run with the same setup.cfg, pyproject.toml and versions skips pip entirely.
 
 BOOTSTRAP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _APT_UPDATED=0
@@ -89,40 +91,50 @@ find_python() {
 }
 
 # Django's own session tests (tests/sessions_tests of its source distribution, which the wheel
-# lacks) for tests/test_django_session_suite.py: fetched from the package index for the venv's
-# Django version and kept in $venv/django-tests/<version>/sessions_tests.
+# lacks) for tests/test_django_session_suite.py: fetched from the package index once per Django
+# version into the user's cache (every venv and tox environment of that version shares the
+# download), then copied to $venv/django-tests/<version>/sessions_tests.
 ensure_django_session_tests() {
-    local venv="$1" version target tmp
+    local venv="$1" version target cache tmp
     version="$("$venv/bin/python" -c 'import django; print(django.__version__)')" || return 1
     target="$venv/django-tests/$version/sessions_tests"
     [[ -f $target/tests.py ]] && return 0
-    tmp="$(mktemp -d)"
-    log "Fetching Django $version's session tests (its source distribution, tests/sessions_tests)"
-    if "$venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
-        --no-binary :all: "django==$version" -d "$tmp" >/dev/null 2>&1 \
-        && mkdir -p "$target" \
-        && tar -xzf "$tmp"/[Dd]jango-*.tar.gz -C "$target" --strip-components=3 \
-            --wildcards '*/tests/sessions_tests/*.py'; then
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/dbsessions/django-tests/$version/sessions_tests"
+    if [[ ! -f $cache/tests.py ]]; then
+        tmp="$(mktemp -d)"
+        log "Fetching Django $version's session tests (its source distribution, tests/sessions_tests)"
+        # Extracted next to the cache and renamed into it, so no reader sees half a copy.
+        if ! { "$venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+            --no-binary :all: "django==$version" -d "$tmp" >/dev/null 2>&1 \
+            && mkdir -p "$tmp/sessions_tests" "$(dirname "$cache")" \
+            && tar -xzf "$tmp"/[Dd]jango-*.tar.gz -C "$tmp/sessions_tests" --strip-components=3 \
+                --wildcards '*/tests/sessions_tests/*.py' \
+            && { mv -T "$tmp/sessions_tests" "$cache" 2>/dev/null || [[ -f $cache/tests.py ]]; }; }
+        then
+            rm -rf "$tmp"
+            log "WARNING: could not fetch Django $version's source distribution;" \
+                "tests/test_django_session_suite.py cannot run."
+            return 0
+        fi
         rm -rf "$tmp"
-        return 0
     fi
-    rm -rf "$tmp" "$target"
-    log "WARNING: could not fetch Django $version's source distribution;" \
-        "tests/test_django_session_suite.py cannot run."
-    return 0
+    mkdir -p "$target" && cp -R "$cache"/. "$target"/
 }
 
 _hash_inputs() {
     {
-        cat "$BOOTSTRAP_ROOT/setup.cfg"
+        cat "$BOOTSTRAP_ROOT/setup.cfg" "$BOOTSTRAP_ROOT/pyproject.toml"
         printf '%s\n' "$@"
     } | sha256sum | cut -d' ' -f1
 }
 
+# The groups that include the test group, so need the database drivers and Django's tests.
+_with_test_group() { [[ $1 =~ (^|[ ,])(test|dev|bench)([ ,]|$) ]]; }
+
 # bootstrap_venv [PYTHON [DJANGO_SPEC]]; prints nothing on stdout, sets BOOTSTRAP_VENV.
 bootstrap_venv() {
     local python="${1:-python3}" django_spec="${2:-}"
-    local extras="${BOOTSTRAP_EXTRAS-test}"
+    local groups="${BOOTSTRAP_GROUPS-dev}"
     local venv="${VENV_DIR:-}"
     if [[ -z $venv ]]; then
         if [[ $python == python3 ]]; then venv=.venv; else venv=".venv-$(basename "$python")"; fi
@@ -140,25 +152,34 @@ bootstrap_venv() {
 
     local stamp key base
     stamp="$venv/.bootstrap-stamp"
-    key="$(_hash_inputs "$py_version" "$extras" "$django_spec")"
+    key="$(_hash_inputs "$py_version" "$groups" "$django_spec")"
     base="any $(_hash_inputs "$py_version")"
-    # The package alone (no extras, no Django pin) is satisfied by any install of this setup.cfg.
+    # The package alone (no groups, no Django pin) is satisfied by any install of these files.
     if [[ -f $stamp ]] && { grep -qxF "$key" "$stamp" \
-        || { [[ -z $extras && -z $django_spec ]] && grep -qxF "$base" "$stamp"; }; }; then
+        || { [[ -z $groups && -z $django_spec ]] && grep -qxF "$base" "$stamp"; }; }; then
         BOOTSTRAP_VENV="$venv"
         log "$venv is up to date (Python $py_version${django_spec:+, $django_spec})"
-        [[ $extras =~ (^|,)(test|dev)(,|$) ]] && ensure_django_session_tests "$venv"
+        if _with_test_group "$groups"; then ensure_django_session_tests "$venv"; fi
         return 0
     fi
 
-    if [[ $extras =~ (^|,)(test|dev|mysql)(,|$) ]]; then
+    if _with_test_group "$groups"; then
         ensure_mysql_headers || return 1
         ensure_odbc
     fi
-    local target="$BOOTSTRAP_ROOT"
-    [[ -n $extras ]] && target="$BOOTSTRAP_ROOT[$extras]"
-    local args=(-e "$target")
+    local args=(-e "$BOOTSTRAP_ROOT") group
+    for group in ${groups//,/ }; do
+        args+=(--group "$BOOTSTRAP_ROOT/pyproject.toml:$group")
+    done
     [[ -n $django_spec ]] && args+=("$django_spec")
+    # pip reads dependency groups (PEP 735) from 25.1 on; a venv starts with Python's bundled pip.
+    if [[ -n $groups ]] && ! "$venv/bin/python" -c \
+        'import sys, pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (25, 1))' \
+        2>/dev/null; then
+        log "Upgrading pip in $venv (dependency groups need pip>=25.1)"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
+            'pip>=25.1' || return 1
+    fi
     log "Installing into $venv: pip install ${args[*]}"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${args[@]}" || return 1
 
@@ -167,7 +188,7 @@ bootstrap_venv() {
     printf '%s\n' "$key" >>"$stamp"
     BOOTSTRAP_VENV="$venv"
     log "$venv is ready: $("$venv/bin/python" -m django --version | sed 's/^/Django /')"
-    [[ $extras =~ (^|,)(test|dev)(,|$) ]] && ensure_django_session_tests "$venv"
+    if _with_test_group "$groups"; then ensure_django_session_tests "$venv"; fi
     return 0
 }
 

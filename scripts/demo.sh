@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/bootstrap.sh
 source scripts/bootstrap.sh
 
-BOOTSTRAP_EXTRAS="" VENV_DIR=.venv bootstrap_venv python3
+BOOTSTRAP_GROUPS="" VENV_DIR=.venv bootstrap_venv python3
 python="$BOOTSTRAP_VENV/bin/python"
 addr="${DEMO_ADDR:-127.0.0.1:8000}"
 
