@@ -11,11 +11,8 @@ another end can deadlock with an end.
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Q, QuerySet
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from dbsessions import retry
@@ -73,7 +70,9 @@ def end_user_session(user: Any, session_id: int) -> bool:
 
 def is_current(session: Session, session_key: str | None) -> bool:
     """Whether ``session`` is the row of the cookie's ``session_key``."""
-    return bool(session_key) and session.key_hash == hash_key(session_key)
+    if not session_key:
+        return False
+    return session.key_hash == hash_key(session_key)
 
 
 def _user_filter(user: Any) -> Q:
@@ -125,11 +124,12 @@ def _delete_rows(using: str, ids: Sequence[int]) -> None:
             cursor.execute(dialect.delete_sessions_sql(batch))
 
 
-@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="dbsessions-password")
-def _end_sessions_on_password_change(
+def end_sessions_on_password_change(
     sender: type, instance: Any, created: bool, **kwargs: Any
 ) -> None:
     """With ``END_OTHER_SESSIONS_ON_PASSWORD_CHANGE``, a new password ends every session.
+
+    The user model's ``post_save`` receiver, connected by the app's ``ready()``.
 
     ``set_password()`` leaves the clear password in ``_password`` until ``save()`` returns,
     which is how a password change is told apart from any other save. The session of the

@@ -1,16 +1,20 @@
-"""System checks for the DBSESSIONS settings (IDs are listed in the README)."""
+"""System checks for the DBSESSIONS settings (IDs are listed in the README).
 
+The app's ``ready()`` registers them.
+"""
+
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 
+from dbsessions.backends.cached_db import SessionStore as CachedSessionStore
 from dbsessions.conf import DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
 
 ROUTER_PATH = "dbsessions.routers.SessionRouter"
 
 
-@register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     user = getattr(settings, "DBSESSIONS", {})
     if not isinstance(user, dict):
@@ -91,7 +95,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return errors
 
 
-CACHED_ENGINE = "dbsessions.backends.cached_db"
 PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
 #: The OPTIONS that bound a call to a Redis that accepts connections but never answers.
 REDIS_TIMEOUT_OPTIONS = {
@@ -100,18 +103,22 @@ REDIS_TIMEOUT_OPTIONS = {
 }
 
 
-@register()
 def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The cached engine needs a cache every process shares, or an end is not seen by all,
-    and socket timeouts on Redis, or a Redis that stops answering holds every request."""
-    if settings.SESSION_ENGINE != CACHED_ENGINE:
+    and socket timeouts on Redis, or a Redis that stops answering holds every request.
+
+    The cached engine is ``dbsessions.backends.cached_db`` or any engine whose
+    ``SessionStore`` is built on it.
+    """
+    if not _cached_engine_in_use():
         return []
+    engine = settings.SESSION_ENGINE
     alias = settings.SESSION_CACHE_ALIAS
     if alias not in settings.CACHES:
         return [
             Error(
                 f"SESSION_CACHE_ALIAS is {alias!r}, which is not in CACHES.",
-                hint=f"{CACHED_ENGINE} keeps its snapshots in that cache.",
+                hint=f"{engine} keeps its snapshots in that cache.",
                 id="dbsessions.E009",
             )
         ]
@@ -135,7 +142,7 @@ def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     if backend in PER_PROCESS_CACHES:
         return [
             Warning(
-                f"{CACHED_ENGINE} uses the per-process cache {alias!r} ({backend}).",
+                f"{engine} uses the per-process cache {alias!r} ({backend}).",
                 hint="A session changed or ended by one process stays cached in the others "
                 "until it expires. Use a cache every process shares (Redis, Memcached), or "
                 "run a single process.",
@@ -143,6 +150,16 @@ def check_session_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         ]
     return []
+
+
+def _cached_engine_in_use() -> bool:
+    try:
+        engine = import_module(settings.SESSION_ENGINE)
+    except ImportError:
+        # Not for this check to report: SessionMiddleware fails loudly on such an engine.
+        return False
+    store = getattr(engine, "SessionStore", None)
+    return isinstance(store, type) and issubclass(store, CachedSessionStore)
 
 
 def _router_paths() -> list[str]:

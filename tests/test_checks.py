@@ -149,3 +149,26 @@ def test_cached_engine_warns_of_django_redis_without_socket_timeouts():
     cache["OPTIONS"] = {"SOCKET_TIMEOUT": 0.5, "SOCKET_CONNECT_TIMEOUT": 0.5}
     with override_settings(SESSION_ENGINE=CACHED, CACHES={"default": cache}):
         assert check_session_cache() == []
+
+
+SUBCLASS = "tests.app_cached_engine"
+
+
+@override_settings(SESSION_ENGINE=SUBCLASS, CACHES={"default": LOCMEM})
+def test_an_engine_built_on_the_cached_engine_is_checked_too():
+    warnings = check_session_cache()
+    assert ids(warnings) == ["dbsessions.W001"]
+    assert warnings[0].msg.startswith(f"{SUBCLASS} uses the per-process cache")
+    with override_settings(SESSION_CACHE_ALIAS="s"):
+        assert ids(check_session_cache()) == ["dbsessions.E009"]
+    with override_settings(CACHES={"default": REDIS}):
+        assert ids(check_session_cache()) == ["dbsessions.W002"]
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["tests.no_such_engine", "tests.engine_without_purge", "django.contrib.sessions.backends.db"],
+)
+def test_other_and_unimportable_engines_are_not_checked(engine):
+    with override_settings(SESSION_ENGINE=engine, CACHES={"default": LOCMEM}):
+        assert check_session_cache() == []
