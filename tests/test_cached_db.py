@@ -17,7 +17,7 @@ from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from dbsessions.keys import hash_key
 from tests.utils import (
-    CACHED_DB,
+    CACHED_DB_ONLY,
     REDIS_URL,
     SERVER_VENDORS,
     needs_redis,
@@ -26,11 +26,7 @@ from tests.utils import (
     saved_session,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True, databases="__all__"),
-    pytest.mark.parametrize("session_engine", [CACHED_DB], indirect=True),
-    pytest.mark.usefixtures("session_engine"),
-]
+pytestmark = CACHED_DB_ONLY
 
 
 def test_a_new_session_is_cached_as_created():

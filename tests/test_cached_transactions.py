@@ -21,7 +21,7 @@ from dbsessions.backends.cached_db import SessionStore
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from tests.utils import (
-    CACHED_DB,
+    CACHED_DB_ONLY,
     REDIS_URL,
     SERVER_VENDORS,
     needs_redis,
@@ -31,11 +31,7 @@ from tests.utils import (
     saved_session,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True, databases="__all__"),
-    pytest.mark.parametrize("session_engine", [CACHED_DB], indirect=True),
-    needs_redis(),
-]
+pytestmark = [*CACHED_DB_ONLY, needs_redis()]
 
 
 @pytest.fixture(autouse=True)

@@ -57,6 +57,13 @@ ENGINES_AND_CACHED_IN_ATOMIC = [
     ),
 ]
 
+#: The ``pytestmark`` of a module of cached_db's own tests: cached_db alone, committing.
+CACHED_DB_ONLY = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.parametrize("session_engine", [CACHED_DB], indirect=True),
+    pytest.mark.usefixtures("session_engine"),
+]
+
 REDIS_URL = os.environ.get("DBSESSIONS_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
