@@ -39,3 +39,5 @@ def test_sessions_admin_receiver_and_checks_are_wired(admin_client, django_user_
     with override_dbsessions(END_OTHER_SESSIONS_ON_PASSWORD_CHANGE=True):
         alice.save()
     assert not session_rows().filter(pk=store._row_id).exists()
+    store.cycle_key()  # as update_session_auth_hash() does, which carries the session on
+    assert dict(store.items()) == {"_auth_user_id": str(alice.pk)}

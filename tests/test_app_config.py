@@ -27,7 +27,7 @@ def test_dbsessions_installs_the_config_that_extends_the_user_admin(django_user_
 @pytest.mark.django_db(databases="__all__")
 def test_ready_connects_the_password_change_receiver(django_user_model):
     alice = django_user_model.objects.create_user("alice")
-    store = saved_session(alice)
+    here, elsewhere = saved_session(alice), saved_session(alice)
     assert post_save.disconnect(sender=django_user_model, dispatch_uid=PASSWORD_RECEIVER_UID)
     try:
         apps.get_app_config("dbsessions").ready()
@@ -36,7 +36,11 @@ def test_ready_connects_the_password_change_receiver(django_user_model):
             alice.save()
     finally:
         apps.get_app_config("dbsessions").ready()
-    assert not session_rows().filter(pk=store._row_id).exists()
+    assert not session_rows().filter(pk__in=[here._row_id, elsewhere._row_id]).exists()
+    # The rotation Django's update_session_auth_hash() does next carries the changing
+    # request's session on (and leaves this thread nothing more to carry on).
+    here.cycle_key()
+    assert dict(here.items()) == {"_auth_user_id": str(alice.pk)}
 
 
 def test_ready_registers_the_checks():
