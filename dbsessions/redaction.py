@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from dbsessions.conf import app_settings
+from dbsessions.dialects import as_bytes
 
 REDACTED = "(redacted)"
 
@@ -22,10 +23,8 @@ def display_value(name: str, raw: bytes) -> str:
     if is_redacted(name):
         return REDACTED
     serializer = import_string(settings.SESSION_SERIALIZER)()
-    if hasattr(raw, "read"):  # Oracle LOB
-        raw = raw.read()
     try:
-        value = serializer.loads(bytes(raw))
+        value = serializer.loads(as_bytes(raw))
     except Exception as exc:
         return f"(cannot be decoded: {type(exc).__name__})"
     return pprint.pformat(value, width=80, sort_dicts=True)

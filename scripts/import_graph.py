@@ -60,18 +60,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "urls",
         "views",
     ),
-    "middle": ("dialects", "schema"),
-    "bottom": (
-        "",  # the package's __init__
-        "conf",
-        "expressions",
-        "keys",
-        "models",
-        "redaction",
-        "routers",
-        "signals",
-        "useragents",
-    ),
+    "middle": ("schema",),
+    # The models ask their dialect for the exact collation (migration 0002 does too).
+    "models": ("expressions", "models", "redaction", "routers", "signals"),
+    # SQL per vendor and plain helpers: they import nothing of the layers above.
+    "bottom": ("", "conf", "dialects", "keys", "useragents"),  # "": the package's __init__
 }
 ORDER = tuple(LAYERS)  # highest first
 KINDS = ("module", "deferred", "typing")

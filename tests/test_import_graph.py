@@ -73,9 +73,9 @@ def test_an_upward_import_and_an_unplaced_module_fail(tmp_path):
         tmp_path,
         {
             "dbsessions/__init__.py": "",
-            "dbsessions/models.py": "def load():\n    from dbsessions.dialects import base\n",
+            "dbsessions/models.py": "from dbsessions.dialects import base\n",
             "dbsessions/dialects/__init__.py": "from . import base\n",
-            "dbsessions/dialects/base.py": "from dbsessions import models\n",
+            "dbsessions/dialects/base.py": "def table():\n    from dbsessions import models\n",
             "dbsessions/newcomer.py": "",
             "dbsessions/views.py": "import tests.utils\n",
             "tests/__init__.py": "",
@@ -87,8 +87,8 @@ def test_an_upward_import_and_an_unplaced_module_fail(tmp_path):
     upward = [line for line in done.stdout.splitlines() if line.startswith("upward import")]
     assert upward == [
         "upward import (module): dbsessions.views (top) imports tests.utils (outside)",
-        "upward import (deferred): dbsessions.models (bottom) imports "
-        "dbsessions.dialects.base (middle)",
+        "upward import (deferred): dbsessions.dialects.base (bottom) imports "
+        "dbsessions.models (models)",
     ]
     assert "module in no layer: dbsessions.newcomer (add it to LAYERS)" in done.stdout
     assert "  dbsessions.dialects -> dbsessions.dialects.base" in done.stdout

@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends.lazy import PENDING, SessionData
 from dbsessions.conf import app_settings
-from dbsessions.dialects import Dialect, chunks, dialect_for, upsert_batches
+from dbsessions.dialects import Dialect, as_bytes, chunks, dialect_for, upsert_batches
 from dbsessions.keys import hash_key, is_plausible_key
 from dbsessions.retry import retried
 from dbsessions.signals import send_on_commit, session_created, sessions_ended
@@ -36,8 +36,6 @@ from dbsessions.signals import send_on_commit, session_created, sessions_ended
 if TYPE_CHECKING:
     from django.db.backends.utils import CursorWrapper
     from django.db.models import BinaryField
-
-MAX_NAME_LENGTH = 200
 
 #: Locals and arguments that hold a session key: Django's error reports (the debug page,
 #: AdminEmailHandler) show them as "********************".
@@ -109,6 +107,8 @@ class SessionStore(SessionBase):
 
     def _encode(self, data: dict[str, Any]) -> dict[str, bytes]:
         """Serialize every value; values never decoded keep the bytes they were loaded as."""
+        from dbsessions.models import MAX_NAME_LENGTH  # the models need the app registry
+
         dumps = self.serializer().dumps
         limit = app_settings.MAX_VALUE_SIZE
         size_of = self._connection()[1].value_wire_size if limit is not None else len
@@ -475,22 +475,13 @@ def stored_values(rows: Sequence[tuple[Any, ...]], name_at: int) -> dict[str, by
     value_at = name_at + 1
     if isinstance(rows[0][value_at], bytes):  # every driver but Oracle's
         return {row[name_at]: row[value_at] for row in rows}
-    return {row[name_at]: _as_bytes(row[value_at]) for row in rows}
+    return {row[name_at]: as_bytes(row[value_at]) for row in rows}
 
 
 def as_datetime(connection: BaseDatabaseWrapper, value: Any) -> datetime:
     """A datetime column read by raw SQL, as the ORM would return it (SQLite returns text)."""
     convert = getattr(connection.ops, "convert_datetimefield_value", None)
     return cast(datetime, value if convert is None else convert(value, None, connection))
-
-
-def _as_bytes(value: Any) -> bytes:
-    """A value column as bytes, whatever the driver returned (memoryview, Oracle LOB...)."""
-    if isinstance(value, bytes):
-        return value
-    if hasattr(value, "read"):  # Oracle LOB
-        value = value.read()
-    return bytes(value)
 
 
 def _value_field() -> "BinaryField[Any, Any]":
