@@ -47,7 +47,7 @@ def live_sessions(user: Any) -> QuerySet[Session]:
 def end_sessions(session_ids: Iterable[int]) -> list[int]:
     """End the sessions with these row ids (any app name); returns the ids that existed."""
     ids = list(session_ids)
-    return _end(Q(pk__in=ids)) if ids else []
+    return list(_end(Q(pk__in=ids))) if ids else []
 
 
 def end_all_sessions(user: Any) -> int:
@@ -79,12 +79,13 @@ def _user_filter(user: Any) -> Q:
     return Q(app_name=app_settings.APP_NAME, principal=principal_of(user))
 
 
-def _end(filters: Q) -> list[int]:
+def _end(filters: Q) -> dict[int, str]:
+    """End the sessions matching ``filters``; returns their key hashes by row id, in id order."""
     using = app_settings.DATABASE
     return retry.run(lambda: _end_once(using, filters), using, "end")
 
 
-def _end_once(using: str, filters: Q) -> list[int]:
+def _end_once(using: str, filters: Q) -> dict[int, str]:
     sessions = Session.objects.using(using)
     with transaction.atomic(using=using):
         # Read without locking: a locking read through the principal or primary key index
@@ -106,12 +107,13 @@ def _end_once(using: str, filters: Q) -> list[int]:
             .values_list("pk", "app_name", "key_hash")
             if row[0] not in locked
         ]
-        ids = sorted(pk for pk, _, _ in rows)  # locked in key hash order; reported by id
+        ended = {pk: key_hash for pk, _, key_hash in sorted(rows)}  # reported by id
+        ids = list(ended)
         _delete_rows(using, ids)
         if ids:
             forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
             send_on_commit(sessions_ended, using, session_ids=ids, source="api")
-    return ids
+    return ended
 
 
 def _delete_rows(using: str, ids: Sequence[int]) -> None:
@@ -141,4 +143,4 @@ def end_sessions_on_password_change(
         return
     if not app_settings.END_OTHER_SESSIONS_ON_PASSWORD_CHANGE:
         return
-    ended_by_password_change(app_settings.DATABASE, _end(_user_filter(instance)))
+    ended_by_password_change(app_settings.DATABASE, _end(_user_filter(instance)).values())

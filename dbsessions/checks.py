@@ -11,6 +11,7 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from dbsessions.backends.cached_db import SessionStore as CachedSessionStore
 from dbsessions.conf import DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
+from dbsessions.models import MAX_APP_NAME_LENGTH
 
 ROUTER_PATH = "dbsessions.routers.SessionRouter"
 
@@ -60,10 +61,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     app_name = app_settings.APP_NAME
-    if not isinstance(app_name, str) or not 0 < len(app_name) <= 100:
+    if not isinstance(app_name, str) or not 0 < len(app_name) <= MAX_APP_NAME_LENGTH:
         errors.append(
             Error(
-                "DBSESSIONS['APP_NAME'] must be a non-empty string of at most 100 characters.",
+                "DBSESSIONS['APP_NAME'] must be a non-empty string of at most "
+                f"{MAX_APP_NAME_LENGTH} characters.",
                 id="dbsessions.E006",
             )
         )

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
+from django.db import connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -139,6 +140,10 @@ def logged_in_client(user) -> Client:
     return client
 
 
+def connection_of_sessions():
+    return connections[app_settings.DATABASE]
+
+
 @pytest.fixture
 def boss(django_user_model):
     return django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
@@ -176,3 +181,31 @@ def test_other_saves_of_the_user_end_nothing(alice):
         alice.save()
 
     assert api.live_sessions(alice).count() == 1
+
+
+class RolledBack(Exception):
+    pass
+
+
+@override_dbsessions(END_OTHER_SESSIONS_ON_PASSWORD_CHANGE=True)
+def test_a_rolled_back_password_change_lets_no_other_ended_session_through(
+    alice, bob, SessionStore
+):
+    # A request that changed the password and then failed: its transaction rolls back, no
+    # rotation follows, and on SQLite the next session gets the same row id again.
+    with pytest.raises(RolledBack), transaction.atomic(using=app_settings.DATABASE):
+        ended_id = saved_session(alice)._row_id
+        alice.set_password("new-horse-battery")
+        alice.save()
+        raise RolledBack
+    later = saved_session(bob, cart=["apple"])
+    if connection_of_sessions().vendor == "sqlite":
+        assert later._row_id == ended_id
+    loaded = SessionStore(later.session_key)
+    assert loaded["cart"] == ["apple"]
+
+    api.end_sessions([later._row_id])
+    loaded.cycle_key()
+
+    assert dict(loaded.items()) == {}
+    assert not session_rows().filter(pk=later._row_id).exists()

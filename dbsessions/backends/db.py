@@ -41,18 +41,20 @@ if TYPE_CHECKING:
 #: AdminEmailHandler) show them as "********************".
 KEY_VARIABLES = ("session_key", "old_key", "new_key", "key")
 
-#: Attribute of a connection: ids of session rows a password change on this thread ended.
+#: Attribute of a connection: key hashes of the sessions a password change on this thread
+#: ended. Key hashes, not row ids: a row id can come back (SQLite reuses the highest one), a
+#: key hash cannot, so a mark no rotation consumed never lets another session through.
 _ENDED_BY_PASSWORD_CHANGE = "_dbsessions_ended_by_password_change"
 
 
-def ended_by_password_change(using: str, row_ids: list[int]) -> None:
+def ended_by_password_change(using: str, key_hashes: Iterable[str]) -> None:
     """Let this thread's ``cycle_key()`` of these just-ended sessions keep their data.
 
     Django's ``update_session_auth_hash()`` rotates the key of the request that changed the
     password; with ``END_OTHER_SESSIONS_ON_PASSWORD_CHANGE`` that session was ended with the
     others, and only that request (on this thread) may carry it on under a new key.
     """
-    connections[using].__dict__.setdefault(_ENDED_BY_PASSWORD_CHANGE, set()).update(row_ids)
+    connections[using].__dict__.setdefault(_ENDED_BY_PASSWORD_CHANGE, set()).update(key_hashes)
 
 
 class SessionStore(SessionBase):
@@ -416,7 +418,7 @@ class SessionStore(SessionBase):
                 return
             # Ended or rotated by another request: the old key matches no row, nothing to delete.
             ended = connections[self._using].__dict__.get(_ENDED_BY_PASSWORD_CHANGE, set())
-            if self._row_id not in ended:
+            if self._key_params(old_key)[0] not in ended:
                 data = {}
             # Only the rotation that follows the password change may use them: no later load
             # can find these rows, so the set holds nothing of use after it.
