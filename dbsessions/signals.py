@@ -6,8 +6,7 @@ alias), ``app_name`` and ``session_id`` (the row id, as the admin shows it). Sen
 
 ``sessions_ended``: sessions were ended before their expiry and their rows deleted. Keyword
 arguments: ``using``, ``session_ids`` (row ids) and ``source``: ``"store"`` for
-``SessionStore.delete()`` (Django's ``logout()`` and ``flush()``, or a key rotation that had
-to copy the session), ``"api"`` for ``dbsessions.api`` (log out everywhere, the "Your
+``SessionStore.delete()`` (Django's ``logout()`` and ``flush()``), ``"api"`` for ``dbsessions.api`` (log out everywhere, the "Your
 sessions" page, the admin's actions, a password change). Sender: the ``Session`` model.
 
 ``sessions_purged``: after each purge of expired sessions (``purge_sessions``,
