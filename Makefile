@@ -18,7 +18,7 @@ docs:
 	./scripts/bootstrap.sh python3 'Django>=5.2,<5.3'
 	.venv/bin/tox run -e docs
 
-# Benchmarks against Django's engines into docs/benchmarks/ (quick: under 5 minutes).
+# Benchmarks against Django's engines into docs/benchmarks/, the purge included.
 bench:
 	BOOTSTRAP_GROUPS=dev,bench ./scripts/bootstrap.sh python3 'Django>=5.2,<5.3'
 	.venv/bin/python -m bench

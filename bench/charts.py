@@ -1,4 +1,4 @@
-"""PNG charts of the results (matplotlib, from the ``bench`` extra)."""
+"""PNG charts of the results (matplotlib, from the ``bench`` dependency group)."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Profile one store-level case with pyinstrument (``bench`` extra): ``python -m bench profile``.
+"""Profile one store-level case with pyinstrument (``bench`` dependency group): ``python -m bench profile``.
 
 Runs in a child process on its own benchmark database, like the benchmarks (``bench.child``).
 """

@@ -31,14 +31,14 @@ pytestmark = pytest.mark.django_db
 
 IN_CI = os.environ.get("CI") in ("true", "1")
 
-# Backends whose drivers the test extra installs; locally a missing one skips, in CI it fails.
+# Backends whose drivers the test dependency group installs; locally a missing one skips, in CI it fails.
 DRIVERS = {"oracle": "oracledb", "mssql": "mssql"}
 
 
 def _require_backend(vendor: str) -> None:
     module = DRIVERS.get(vendor)
     if module and importlib.util.find_spec(module) is None and not IN_CI:
-        pytest.skip(f"{module} is not installed (pip install -e .[test])")
+        pytest.skip(f"{module} is not installed (pip install --group test)")
 
 
 def sql(*args: str, **settings: object) -> str:
