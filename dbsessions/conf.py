@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "REDACT_NAMES": ["_auth_user_hash", "*password*", "*token*", "*secret*"],
     "END_OTHER_SESSIONS_ON_PASSWORD_CHANGE": False,
     "RETRIES": 3,
+    "TOUCH_INTERVAL": None,
+    "ABSOLUTE_TIMEOUT": None,
 }
 
 WRITE_CONTENTS_CHOICES = ("changed", "all")
@@ -85,6 +87,18 @@ class Settings:
                 f"retries), not {value!r}."
             )
         return value
+
+    @property
+    def TOUCH_INTERVAL(self) -> int | None:
+        """Seconds after which a request that only reads a session moves its expiry; None:
+        only saves move it, as in Django."""
+        return cast(int | None, self._get("TOUCH_INTERVAL"))
+
+    @property
+    def ABSOLUTE_TIMEOUT(self) -> int | None:
+        """Seconds after its creation past which no session lives, however active; None: no
+        cap."""
+        return cast(int | None, self._get("ABSOLUTE_TIMEOUT"))
 
 
 app_settings = Settings()
