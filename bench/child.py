@@ -17,7 +17,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What one process per database measures, in this order; the purge runs in a process of its own.
-SUITE = ("store", "request_sql", "requests", "concurrency", "storage")
+SUITE = ("store", "request_sql", "requests", "concurrency", "storage", "lifetime")
 PHASES = (*SUITE, "purge")
 
 
@@ -47,7 +47,7 @@ def launch(vendor: str, db_name: str, task: dict[str, Any], sqlite_dir: Path | N
 
 
 def _runners(vendor: str, task: dict[str, Any]) -> dict[str, Callable[[], Any]]:
-    from bench import concurrency, http_load, profile, purge, request_sql, storage, store
+    from bench import concurrency, http_load, lifetime, profile, purge, request_sql, storage, store
     from bench.profiles import PROFILES
 
     mode = PROFILES[task.get("mode", "quick")]
@@ -57,6 +57,7 @@ def _runners(vendor: str, task: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "requests": lambda: http_load.run(mode, log),
         "concurrency": lambda: concurrency.run(mode, log),
         "storage": lambda: storage.run(vendor, mode, log),
+        "lifetime": lambda: lifetime.run(mode, log),
         "purge": lambda: purge.run(vendor, log, **task.get("purge", {})),
         "profile": lambda: profile.run(**task["profile"]),
     }

@@ -23,14 +23,21 @@ class Profile:
     storage_sessions: int
     #: Expired sessions the purge deletes (beside 10% live ones), per engine.
     purge_sessions: int
+    #: Lifetime: read-only requests whose writes are counted (10 a second of simulated time,
+    #: so 600 per minute), requests per timed round of the touch-overhead rate, and touches
+    #: per timed round of the touch cost.
+    lifetime_requests: int
+    lifetime_rate_requests: int
+    touch_ops: int
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 PROFILES = {
-    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000, 200_000),
-    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000, 1_000_000),
-    # For the test suite: proves the harness runs, measures nothing worth quoting.
-    "smoke": Profile("smoke", 2, 3, 3, 1, 0.3, 2, 2, 3, 30, 300),
+    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000, 200_000, 6_000, 300, 200),
+    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000, 1_000_000, 12_000, 1_000, 500),
+    # For the test suite: proves the harness runs, measures nothing worth quoting. 610
+    # lifetime requests span one touch interval of 60 s, so one touch is due.
+    "smoke": Profile("smoke", 2, 3, 3, 1, 0.3, 2, 2, 3, 30, 300, 610, 10, 3),
 }

@@ -174,6 +174,53 @@ def _purge(results: dict) -> str:
     return _table(header + ["its longest save ms", "unbatched DELETEs sessions/s"], rows)
 
 
+def _lifetime(results: dict) -> str:
+    rows = []
+    for name, vendor in results["vendors"].items():
+        lifetime = vendor.get("lifetime")
+        if not lifetime:
+            continue
+        rates = {r["engine"]: r for r in lifetime["rate"]}
+        for engine, rate in rates.items():
+            per_1000 = {
+                r["case"]: r["writes_per_1000"]
+                for r in lifetime["writes"]
+                if r["engine"] == engine
+            }
+            rows.append(
+                [
+                    vendor_label(name, vendor),
+                    engine,
+                    per_1000["touch_interval"],
+                    per_1000["save_every_request"],
+                    per_1000["neither"],
+                    _n(rate["off"]["median"]),
+                    _n(rate["on"]["median"]),
+                    _x(rate["ratio"]),
+                ]
+            )
+    header = ["database", "engine", "writes / 1,000 reads: TOUCH_INTERVAL=60"]
+    header += ["SESSION_SAVE_EVERY_REQUEST", "neither", "read req/s, touches off", "on"]
+    return _table(header + ["on / off"], rows)
+
+
+def _touch_cost(results: dict) -> str:
+    rows = []
+    for name, vendor in results["vendors"].items():
+        touch = vendor.get("lifetime", {}).get("touch")
+        if not touch:
+            continue
+        ms = touch["ms_per_touch"]
+        cells = []
+        for variant in ("as_built", "without_prelude"):
+            s = ms.get(variant)
+            cells.append(f"{s['median']:.3f} ({s['p25']:.3f}-{s['p75']:.3f})" if s else "n/a")
+        ratio = touch.get("ratio")
+        rows.append([vendor_label(name, vendor), *cells, _x(ratio) if ratio else "n/a"])
+    header = ["database", "ms per touch, as built (p25-p75)", "waiting for the WAL flush"]
+    return _table(header + ["waiting / as built"], rows)
+
+
 def render(results: dict, chart_names: list[str], notes: bool) -> str:
     machine, profile = results["machine"], results["profile"]
     out = [
@@ -243,6 +290,25 @@ def render(results: dict, chart_names: list[str], notes: bool) -> str:
         _storage(results),
         "",
     ]
+    if any("lifetime" in vendor for vendor in results["vendors"].values()):
+        out += [
+            "## Session lifetime",
+            "",
+            "Read-only requests of one logged-in user through `SessionMiddleware` (Django's test "
+            "client), 10 a second with the clock moved 0.1 s per request: SQL writes (INSERT, "
+            "UPDATE, DELETE) per 1,000 requests with `TOUCH_INTERVAL = 60`, with "
+            "`SESSION_SAVE_EVERY_REQUEST` and with neither; then read-only requests per second "
+            "with touches on (none due) and off, medians of interleaved rounds.",
+            "",
+            _lifetime(results),
+            "",
+            "One touch-only save of `dbsessions`, as built and with the dialect's prelude left "
+            "out: on PostgreSQL the prelude is `SET LOCAL synchronous_commit = off`, and "
+            "without it the commit waits for its WAL flush. Elsewhere a touch has no prelude.",
+            "",
+            _touch_cost(results),
+            "",
+        ]
     if any("purge" in vendor for vendor in results["vendors"].values()):
         out += [
             "## Purge",

@@ -24,8 +24,14 @@ SECRET_KEY = "benchmark-only-secret-key"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
-# Both engines' tables live side by side; SESSION_ENGINE only matters to the site.
-INSTALLED_APPS = ["django.contrib.sessions", "dbsessions"]
+# Both engines' tables live side by side; SESSION_ENGINE only matters to the site. The auth
+# apps give the lifetime phase a logged-in user.
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "dbsessions",
+]
 MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
 ROOT_URLCONF = "bench.site"
 WSGI_APPLICATION = "bench.wsgi.application"

@@ -59,6 +59,18 @@ def _checks(vendor: dict) -> list[tuple[str, str, Any, bool]]:
             errors = row["same_key"]["errors"] + row["distinct_keys"]["errors"]
             checks.append(("lost updates", "= 0", lost, lost == 0))
             checks.append(("errors under concurrent saves", "= 0", errors, errors == 0))
+    lifetime = vendor.get("lifetime")
+    if lifetime:
+        for row in lifetime["writes"]:
+            if row["engine"] == OURS and row["case"] == "touch_interval":
+                value = row["writes_per_1000"]
+                checks.append(
+                    ("writes per 1,000 reads, TOUCH_INTERVAL=60", "<= 2", value, value <= 2)
+                )
+        for row in lifetime["rate"]:
+            ratio = row["ratio"]
+            target = f"read-only req/s, touches on / off ({row['engine']})"
+            checks.append((target, ">= 0.95x", ratio, ratio >= 0.95))
     sizes = {row["engine"]: row["bytes_per_session"] for row in vendor.get("storage", [])}
     if OURS in sizes and BASELINE in sizes:
         ratio = sizes[OURS] / sizes[BASELINE]

@@ -14,6 +14,7 @@ import pytest
 
 from bench.child import PHASES
 from bench.engines import ENGINES, OURS
+from bench.lifetime import CASES, LIFETIME_ENGINES, REQUESTS_PER_SECOND, TOUCH_INTERVAL
 from bench.profiles import PROFILES
 from bench.store import OPERATIONS
 
@@ -105,6 +106,57 @@ def test_storage_is_measured_on_server_databases(measured):
         assert all(r["bytes_per_session"] > 0 for r in engines.values())
 
 
+def test_lifetime_counts_the_writes_of_read_only_requests(measured):
+    rows = {(r["engine"], r["case"]): r for r in measured["lifetime"]["writes"]}
+    assert set(rows) == {(e, c) for e in LIFETIME_ENGINES for c in CASES}
+    requests = PROFILE.lifetime_requests
+    touches = requests // (TOUCH_INTERVAL * REQUESTS_PER_SECOND)
+    assert touches >= 1  # the smoke profile spans at least one interval
+    for engine in LIFETIME_ENGINES:
+        touched, every, neither = (rows[(engine, case)] for case in CASES)
+        assert all(r["requests"] == requests for r in (touched, every, neither))
+        # A touch is one UPDATE, and refreshes the cookie; reads within the interval write
+        # nothing.
+        assert touched["writes"] == touched["writing_requests"] == touches
+        assert touched["cookies_set"] == touches
+        assert every["writing_requests"] == every["cookies_set"] == requests
+        assert (neither["writes"], neither["cookies_set"]) == (0, 0)
+        assert touched["writes_per_1000"] == round(touches * 1000 / requests, 2)
+
+
+def test_lifetime_rate_compares_touches_on_and_off(measured):
+    rows = {r["engine"]: r for r in measured["lifetime"]["rate"]}
+    assert set(rows) == set(LIFETIME_ENGINES)
+    for row in rows.values():
+        for side in ("off", "on"):
+            assert len(row[side]["runs"]) == PROFILE.repeats
+            assert row[side]["median"] > 0
+        assert row["ratio"] == row["on"]["median"] / row["off"]["median"]
+    # Whether a touch is due costs no query: a cached read is still none, ours still one.
+    assert rows["dbsessions"]["sql_per_request"] == {"off": 1, "on": 1}
+    assert rows["dbsessions_cached"]["sql_per_request"] == {"off": 0, "on": 0}
+
+
+def test_lifetime_touch_cost_with_and_without_the_prelude(measured):
+    touch = measured["lifetime"]["touch"]
+    writes = [sql for sql in touch["sql"]["as_built"] if sql.startswith("UPDATE")]
+    assert len(writes) == 1
+    if VENDOR == "postgresql":
+        assert touch["prelude"] == "SET LOCAL synchronous_commit = off"
+        assert set(touch["ms_per_touch"]) == {"as_built", "without_prelude"}
+        assert touch["prelude"] in touch["sql"]["as_built"]
+        assert touch["prelude"] not in touch["sql"]["without_prelude"]
+        assert touch["ratio"] > 0
+        assert touch["server"]["synchronous_commit"] == "on"
+    else:
+        assert touch["prelude"] is None
+        assert set(touch["ms_per_touch"]) == {"as_built"}
+        assert "ratio" not in touch
+    for summary in touch["ms_per_touch"].values():
+        assert len(summary["runs"]) == PROFILE.repeats
+        assert 0 < summary["p25"] <= summary["median"] <= summary["p75"]
+
+
 def test_targets_are_evaluated(results):
     targets = {t["target"]: t for t in results["targets"]}
     assert "one-key save, large" in targets
@@ -120,6 +172,7 @@ def test_every_phase_ran_and_was_timed(measured):
 def test_markdown_report_has_the_tables(output, results):
     text = (output / "README.md").read_text()
     headings = ("## Targets", "## Store level", "## Requests", "## Concurrent saves", "## Purge")
+    headings += ("## Session lifetime",)
     for heading in headings:
         assert heading in text
     assert text.count("| load + change one key + save |") == 2
