@@ -59,8 +59,8 @@ def test_a_load_racing_a_save_never_leaves_a_stale_snapshot():
     key = saved_session(visits=1).session_key
 
     class Racing(SessionStore):
-        def _select_session(self, with_expiry: bool) -> list[tuple]:
-            rows = super()._select_session(with_expiry)  # reads visits=1
+        def _select_session(self) -> list[tuple]:
+            rows = super()._select_session()  # reads visits=1
             other = SessionStore(key)
             other["visits"] = 2
             other.save()  # commits after that read, before this load caches it

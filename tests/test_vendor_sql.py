@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from dbsessions.dialects import (
     DIALECTS,
+    Dialect,
     MSSQLDialect,
     MySQLDialect,
     OracleDialect,
@@ -31,6 +32,7 @@ def dialect(cls):
 #: here fails ``every_statement``, so a new one cannot escape the grammar check.
 STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "touch_session_sql": [(), (True,)],
+    "touch_only_sql": [(), (True,)],
     "delete_attributes_sql": [(3,)],
     "delete_attributes_of_sessions_sql": [([1, 2, 3],)],
     "delete_sessions_sql": [([1, 2, 3],)],
@@ -103,6 +105,39 @@ def test_placeholders_match_parameters():
     p = dialect(PostgreSQLDialect)
     sql = p.touch_and_upsert_sql(2)
     assert sql.count("%s") == 5 + len(p.values_params([("a", b""), ("b", b"")]))
+
+
+@pytest.mark.parametrize("cls", [*DIALECTS.values(), Dialect])
+@pytest.mark.parametrize("client", [False, True])
+def test_a_touch_takes_the_later_times_and_matches_id_and_key(cls, client):
+    d = dialect(cls)
+    sql = d.touch_only_sql(client)
+    rest = [*(["ip", "agent"] if client else []), 7, "hash", "app"]
+    assert sql.count("%s") == len(d.touch_only_params("now", "expires", rest))
+    later = {"GREATEST": "GREATEST(", "MAX": "MAX(", None: "CASE WHEN "}[d.later_function]
+    assert sql.count(later) == 2
+    where = sql[sql.index(" WHERE ") :]
+    assert all(d.quote(column) in where for column in ("id", "key_hash", "app_name"))
+
+
+def test_the_later_function_per_vendor():
+    assert {cls.vendor: cls.later_function for cls in DIALECTS.values()} == {
+        "postgresql": "GREATEST",
+        "mysql": "GREATEST",
+        "oracle": "GREATEST",
+        "sqlite": "MAX",
+        "mssql": None,  # SQL Server 2022 has GREATEST, older releases do not
+    }
+    # Only PostgreSQL can skip the flush wait for one transaction.
+    assert {cls.vendor for cls in DIALECTS.values() if cls.touch_prelude_sql} == {"postgresql"}
+
+
+def test_a_rotation_that_restarts_the_lifetime_sets_created_at_second():
+    for cls in DIALECTS.values():
+        d = dialect(cls)
+        sql = d.rekey_and_restart_sql
+        assert sql.count("%s") == d.rekey_session_sql.count("%s") + 1
+        assert sql.index(d.quote("key_hash")) < sql.index(d.quote("created_at"))
 
 
 def test_oracle_quotes_upper_case_and_merges_one_row():

@@ -6,8 +6,8 @@ never by the key:
 
 - its *version*: a random token, replaced after every committed save and removed after every
   other committed change (a key rotation, a delete, an end through ``dbsessions.api``);
-- its *snapshot*: the rows a load read from the database, tagged with the version the load
-  read (or created) before its query.
+- its *snapshot*: the rows a load read from the database (the session row's times and the
+  attributes), tagged with the version the load read (or created) before its query.
 
 A load fetches both with one ``get_many``. A snapshot is served only while its tag is the
 current version and the session has not expired; otherwise the database is read. A load that
@@ -16,6 +16,12 @@ version after its commit, and the racing load's tag matches neither the new vers
 created later. A save does not refill the snapshot: concurrent saves of one session merge in
 the database, which neither request's copy shows; the next load refills it. Only a new
 session is cached as it is written, since no other request can know its key yet.
+
+A hit knows the session's ``last_access``, so it tells whether a touch (``TOUCH_INTERVAL``) is
+due without a query. A touch changes no attribute, so it keeps the version: once it commits,
+the snapshot is written again under the version the load saw, with the touch's times. Should a
+change or an end have come in between, that version is no longer current (or no longer
+exists) and the rewritten snapshot is never served.
 
 Inside a transaction (``atomic()``, ``ATOMIC_REQUESTS``, every ``TestCase`` test) the cache
 changes only once the transaction commits, so the engine also remembers, per connection, which
@@ -55,8 +61,9 @@ logger = logging.getLogger("dbsessions.cached_db")
 
 KEY_PREFIX = "dbsessions.cached_db:"
 
-#: A cached load: (version, row id, expires_at, {name: serialized value}).
-Snapshot = tuple[str, int, datetime, dict[str, bytes]]
+#: A cached load: (version, row id, created_at, last_access, expires_at, {name: serialized
+#: value}).
+Snapshot = tuple[str, int, datetime, datetime, datetime, dict[str, bytes]]
 
 #: Attribute of a connection: snapshot keys of the sessions its open transaction changed.
 _CHANGED = "_dbsessions_changed_sessions"
@@ -134,12 +141,13 @@ def _delete_many(keys: list[str]) -> None:
 
 
 def _is_snapshot(value: object) -> TypeGuard[Snapshot]:
-    """Whether ``value`` has the shape of (version, row id, expires_at, {name: bytes})."""
+    """Whether ``value`` has the shape of (version, row id, created_at, last_access,
+    expires_at, {name: bytes})."""
     return (
         type(value) is tuple
-        and len(value) == 4
-        and isinstance(value[2], datetime)
-        and isinstance(value[3], dict)
+        and len(value) == 6
+        and all(isinstance(time, datetime) for time in value[2:5])
+        and isinstance(value[5], dict)
     )
 
 
@@ -147,6 +155,9 @@ class SessionStore(db.SessionStore):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._cache = _cache()
+        #: The version of the snapshot this store's data came from (or was cached under);
+        #: None when the cache holds no snapshot of it.
+        self._snapshot_version: str | None = None
 
     @sensitive_variables(*KEY_VARIABLES)
     def _cache_keys(self, session_key: str) -> tuple[str, str]:
@@ -156,6 +167,7 @@ class SessionStore(db.SessionStore):
     # Reads ------------------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
+        self._snapshot_version = None
         if self.session_key is None:
             return self._start_afresh()
         snapshot_key, version_key = self._cache_keys(self.session_key)
@@ -172,9 +184,11 @@ class SessionStore(db.SessionStore):
         # Anything else under the snapshot's name (say, written by another release of this
         # engine) is a miss, never an error.
         if version is not None and _is_snapshot(snapshot) and snapshot[0] == version:
-            _, row_id, expires_at, stored = snapshot
-            if expires_at > timezone.now():
-                return self._loaded(row_id, stored)
+            _, row_id, created_at, last_access, expires_at, stored = snapshot
+            if expires_at > timezone.now() and not self._past_absolute_timeout(created_at):
+                self._snapshot_version = version
+                times = db.RowTimes(created_at, last_access, expires_at)
+                return self._loaded(row_id, stored, times)
         if not _reads_latest(connection):
             return super().load()
         created = False
@@ -199,17 +213,20 @@ class SessionStore(db.SessionStore):
             return None, False
 
     def _load_and_snapshot(self, snapshot_key: str, version: str | None) -> dict[str, Any]:
-        rows = self._select_session(with_expiry=True)
+        rows = self._select_session()
         if not rows:
             return self._start_afresh()
         row_id = rows[0][0]
-        expires_at = db.as_datetime(connections[self._using], rows[0][1])
-        stored = db.stored_values(rows, name_at=2)
+        times = self._row_times(rows[0])
+        if self._past_absolute_timeout(times.created_at):
+            return self._start_afresh()
+        stored = db.stored_values(rows, name_at=4)
         if version is not None:
-            lifetime = int((expires_at - timezone.now()).total_seconds())
+            lifetime = int((times.expires_at - timezone.now()).total_seconds())
             if lifetime > 0:
-                self._set_snapshot(snapshot_key, (version, row_id, expires_at, stored), lifetime)
-        return self._loaded(row_id, stored)
+                self._set_snapshot(snapshot_key, (version, row_id, *times, stored), lifetime)
+                self._snapshot_version = version
+        return self._loaded(row_id, stored, times)
 
     def _set_snapshot(self, snapshot_key: str, snapshot: Snapshot, lifetime: int) -> None:
         try:
@@ -224,8 +241,28 @@ class SessionStore(db.SessionStore):
     def save(self, must_create: bool = False) -> None:
         key = self.session_key
         super().save(must_create)
-        if key is not None and not must_create and key == self.session_key:
-            self._replace_version(key)
+        if key is None or must_create or key != self.session_key or self._only_touched:
+            return
+        self._replace_version(key)
+        self._snapshot_version = None
+
+    def _touch_only(self, now: datetime, expires_at: datetime) -> bool:
+        """A touch keeps the snapshot's version: once it commits, the snapshot is written
+        again with the touch's times (never served if a change or an end came in between)."""
+        touched = super()._touch_only(now, expires_at)
+        version, times, stored = self._snapshot_version, self._times, self._stored
+        if not touched or version is None or times is None or stored is None:
+            return touched
+        assert self.session_key is not None and self._row_id is not None  # a loaded session
+        lifetime = int((times.expires_at - now).total_seconds())
+        if lifetime > 0:
+            snapshot_key = self._cache_keys(self.session_key)[0]
+            values = {name: value for name, value in stored.items() if value is not None}
+            snapshot: Snapshot = (version, self._row_id, *times, values)
+            transaction.on_commit(
+                lambda: self._set_snapshot(snapshot_key, snapshot, lifetime), using=self._using
+            )
+        return touched
 
     @sensitive_variables(*KEY_VARIABLES)
     def _replace_version(self, session_key: str) -> None:
@@ -263,7 +300,7 @@ class SessionStore(db.SessionStore):
         version = secrets.token_hex(16)
         entries = {
             version_key: version,
-            snapshot_key: (version, self._row_id, expires_at, dict(encoded)),
+            snapshot_key: (version, self._row_id, now, now, expires_at, dict(encoded)),
         }
 
         def cache_it() -> None:
@@ -285,6 +322,7 @@ class SessionStore(db.SessionStore):
     def cycle_key(self) -> None:
         old_key = self.session_key
         super().cycle_key()
+        self._snapshot_version = None  # the snapshot was the old key's
         if old_key is not None and self._validate_session_key(old_key):
             self._forget(old_key)
         if self.session_key is not None:

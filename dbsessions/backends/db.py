@@ -5,12 +5,19 @@ and values are decoded when the request first reads them (``lazy.SessionData``).
 the session row, then writes only the attributes whose serialized value changed since they were
 read, all in one transaction on the sessions database (or in one statement, where that is all
 a save needs).
+
+With ``DBSESSIONS["TOUCH_INTERVAL"]``, a load that finds the session's ``last_access`` that old
+marks a *touch* due and the session modified, so that ``SessionMiddleware`` saves it and sends
+a refreshed cookie; a save whose only change is that touch is one UPDATE of the session row
+(``Dialect.touch_only_sql``). With ``DBSESSIONS["ABSOLUTE_TIMEOUT"]``, every expiry the store
+writes or reports is capped at ``created_at`` plus that timeout, and a load past it starts
+afresh, like a load of an expired session.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import SESSION_KEY as AUTH_USER_ID_KEY
@@ -57,6 +64,14 @@ def ended_by_password_change(using: str, key_hashes: Iterable[str]) -> None:
     connections[using].__dict__.setdefault(_ENDED_BY_PASSWORD_CHANGE, set()).update(key_hashes)
 
 
+class RowTimes(NamedTuple):
+    """The session row's times, as a load read them."""
+
+    created_at: datetime
+    last_access: datetime
+    expires_at: datetime
+
+
 class SessionStore(SessionBase):
     if TYPE_CHECKING:
         # SessionBase's private API used here, which django-stubs leaves out.
@@ -74,6 +89,12 @@ class SessionStore(SessionBase):
         # name -> serialized value as the database holds it; None when not known.
         self._stored: Mapping[str, bytes | None] | None = None
         self._hashed: tuple[str, str] | None = None
+        #: The row's times as last read or written; None for a session not loaded or stored.
+        self._times: RowTimes | None = None
+        #: Whether the load found the session due a touch (``TOUCH_INTERVAL``).
+        self._touch_due = False
+        #: Whether the last save() wrote only a touch (no attribute, principal or key).
+        self._only_touched = False
         #: (IP address, user agent) of the request, set by ClientMetadataMiddleware; saved
         #: with the session row when not None.
         self.client_metadata: tuple[str | None, str | None] | None = None
@@ -145,31 +166,50 @@ class SessionStore(SessionBase):
     def load(self) -> dict[str, Any]:
         if self.session_key is None:
             return self._start_afresh()
-        rows = self._select_session(with_expiry=False)
+        rows = self._select_session()
         if not rows:
             return self._start_afresh()
-        return self._loaded(rows[0][0], stored_values(rows, name_at=1))
+        times = self._row_times(rows[0])
+        if self._past_absolute_timeout(times.created_at):
+            return self._start_afresh()
+        return self._loaded(rows[0][0], stored_values(rows, name_at=4), times)
 
-    def _select_session(self, with_expiry: bool) -> list[tuple[Any, ...]]:
-        """The session's rows: (id, [expires_at,] name, value), one per attribute."""
+    def _select_session(self) -> list[tuple[Any, ...]]:
+        """The session's rows: (id, created_at, last_access, expires_at, name, value), one
+        per attribute."""
         assert self.session_key is not None  # a load without a key starts afresh instead
         connection, dialect = self._connection()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        sql = dialect.load_with_expiry_sql if with_expiry else dialect.load_sql
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*self._key_params(self.session_key), now])
+            cursor.execute(dialect.load_sql, [*self._key_params(self.session_key), now])
             return cast(list[tuple[Any, ...]], cursor.fetchall())
+
+    def _row_times(self, row: tuple[Any, ...]) -> RowTimes:
+        """The times of a load query's row, as datetimes."""
+        connection = connections[self._using]
+        return RowTimes(*(as_datetime(connection, value) for value in row[1:4]))
 
     def _start_afresh(self) -> dict[str, Any]:
         """Unknown or expired: start afresh under a new key, as Django's engines do."""
         self._session_key = None
         self._row_id = None
         self._stored = {}
+        self._times = None
+        self._touch_due = False
         return {}
 
-    def _loaded(self, row_id: int, stored: dict[str, bytes]) -> dict[str, Any]:
+    def _loaded(self, row_id: int, stored: dict[str, bytes], times: RowTimes) -> dict[str, Any]:
         self._row_id = row_id
         self._stored = stored
+        self._times = times
+        interval = app_settings.TOUCH_INTERVAL
+        if interval is not None and timezone.now() - times.last_access >= timedelta(
+            seconds=interval
+        ):
+            # SessionMiddleware then saves the session (a touch, unless more changed) and
+            # sends the cookie again with the expiry moved.
+            self._touch_due = True
+            self.modified = True
         # An undecodable value is dropped from the data but stays in ``_stored``, so the
         # next save deletes its row.
         return SessionData(stored, self.serializer().loads, label=row_id)
@@ -182,6 +222,39 @@ class SessionStore(SessionBase):
         with connection.cursor() as cursor:
             cursor.execute(dialect.exists_sql, self._key_params(session_key))
             return cursor.fetchone() is not None
+
+    # Lifetime ---------------------------------------------------------------------
+
+    def _absolute_deadline(self) -> datetime | None:
+        """When the session must end, however active (``ABSOLUTE_TIMEOUT``); None: never.
+
+        A session not stored yet counts from now, as its first save will.
+        """
+        timeout = app_settings.ABSOLUTE_TIMEOUT
+        if timeout is None:
+            return None
+        created_at = self._times.created_at if self._times is not None else timezone.now()
+        return created_at + timedelta(seconds=timeout)
+
+    @staticmethod
+    def _past_absolute_timeout(created_at: datetime) -> bool:
+        timeout = app_settings.ABSOLUTE_TIMEOUT
+        return timeout is not None and created_at + timedelta(seconds=timeout) <= timezone.now()
+
+    def get_expiry_date(self, **kwargs: Any) -> datetime:
+        """Django's expiry, capped at the absolute deadline."""
+        expiry = super().get_expiry_date(**kwargs)
+        deadline = self._absolute_deadline()
+        return expiry if deadline is None else min(expiry, deadline)
+
+    def get_expiry_age(self, **kwargs: Any) -> int:
+        """Django's age (the cookie's ``max_age``), capped at the absolute deadline."""
+        age = super().get_expiry_age(**kwargs)
+        deadline = self._absolute_deadline()  # after super(), which loaded the session
+        if deadline is None:
+            return age
+        left = deadline - (kwargs.get("modification") or timezone.now())
+        return min(age, left.days * 86400 + left.seconds)
 
     # Writes -----------------------------------------------------------------------
 
@@ -204,21 +277,20 @@ class SessionStore(SessionBase):
             return self.create()
         encoded = self._encode(data)
         now = timezone.now()
-        expires_at = self.get_expiry_date(modification=now)
         principal = data.get(AUTH_USER_ID_KEY)
         principal = None if principal is None else str(principal)
+        self._only_touched = False
         if must_create:
+            self._times = None  # the new row's lifetime starts now
+            expires_at = self.get_expiry_date(modification=now)
             self._insert_session(now, expires_at, principal, encoded)
+            self._times = RowTimes(now, now, expires_at)
+        elif self._touch_due and self._unchanged(encoded):
+            self._only_touched = True
+            self._touch_only(now, self.get_expiry_date(modification=now))
         else:
-            ops = connections[self._using].ops
-            touch_params = [
-                ops.adapt_datetimefield_value(now),
-                ops.adapt_datetimefield_value(expires_at),
-                principal,
-                *(self.client_metadata or ()),
-                *self._key_params(self.session_key),
-            ]
-            self._update_session(touch_params, encoded)
+            self._update_session(now, principal, encoded)
+        self._touch_due = False
         self._stored = encoded
 
     def _insert_session(
@@ -252,7 +324,66 @@ class SessionStore(SessionBase):
         self._row_id = row.pk
         send_on_commit(session_created, self._using, app_name=row.app_name, session_id=row.pk)
 
-    def _update_session(self, touch_params: list[Any], encoded: dict[str, bytes]) -> None:
+    def _touch_params(self, now: datetime, principal: str | None) -> list[Any]:
+        """Parameters of ``touch_session_sql``; notes the times it writes."""
+        assert self.session_key is not None  # save() gives the session a key first
+        expires_at = self.get_expiry_date(modification=now)
+        if self._times is not None:
+            self._times = self._times._replace(last_access=now, expires_at=expires_at)
+        ops = connections[self._using].ops
+        return [
+            ops.adapt_datetimefield_value(now),
+            ops.adapt_datetimefield_value(expires_at),
+            principal,
+            *(self.client_metadata or ()),
+            *self._key_params(self.session_key),
+        ]
+
+    def _unchanged(self, encoded: dict[str, bytes]) -> bool:
+        """Whether the data to save is exactly what the load read (whatever WRITE_CONTENTS)."""
+        stored = self._stored
+        if stored is None or self._row_id is None or stored.keys() != encoded.keys():
+            return False
+        return all((old := stored[n]) is v or old == v for n, v in encoded.items())
+
+    def _touch_only(self, now: datetime, expires_at: datetime) -> bool:
+        """Move the session row's ``last_access`` and ``expires_at`` forward, nothing else.
+
+        Whether the row was still there: a session ended or rotated since the load matches
+        nothing and stays ended, and a request that only read it does not fail. On its own
+        transaction, the dialect's prelude (PostgreSQL: no wait for the WAL flush) runs
+        first; inside a caller's it would weaken the caller's own writes too.
+        """
+        assert self.session_key is not None and self._row_id is not None  # a loaded session
+        connection, dialect = self._connection()
+        ops = connection.ops
+        sql = dialect.touch_only_sql(self._with_client)
+        params = dialect.touch_only_params(
+            ops.adapt_datetimefield_value(now),
+            ops.adapt_datetimefield_value(expires_at),
+            [*(self.client_metadata or ()), self._row_id, *self._key_params(self.session_key)],
+        )
+        # Outside atomic() only: inside it, autocommit is off.
+        prelude = dialect.touch_prelude_sql if connection.get_autocommit() else None
+        with (
+            transaction.atomic(using=self._using) if prelude else nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            if prelude:
+                cursor.execute(prelude)
+            cursor.execute(sql, params)
+            touched = bool(cursor.rowcount > 0)
+        if touched and self._times is not None:
+            times = self._times
+            self._times = times._replace(
+                last_access=max(times.last_access, now),
+                expires_at=max(times.expires_at, expires_at),
+            )
+        return touched
+
+    def _update_session(
+        self, now: datetime, principal: str | None, encoded: dict[str, bytes]
+    ) -> None:
         """Refresh the session row, then write what changed; UpdateError if it is gone.
 
         The UPDATE comes first so that it takes the row lock that queues concurrent writers
@@ -260,8 +391,9 @@ class SessionStore(SessionBase):
         """
         connection, dialect = self._connection()
         if self._stored is None or self._row_id is None:
-            self._update_unknown_session(touch_params, encoded)
+            self._update_unknown_session(now, principal, encoded)
             return
+        touch_params = self._touch_params(now, principal)
         changed, removed = self._changes(self._stored, encoded)
         if not removed:
             batches = list(upsert_batches(changed, dialect))
@@ -283,12 +415,14 @@ class SessionStore(SessionBase):
             self._touch(cursor, dialect, touch_params)
             self._write(cursor, dialect, self._row_id, changed, removed)
 
-    def _update_unknown_session(self, touch_params: list[Any], encoded: dict[str, bytes]) -> None:
+    def _update_unknown_session(
+        self, now: datetime, principal: str | None, encoded: dict[str, bytes]
+    ) -> None:
         """Save a session that was never loaded (e.g. ``clear()`` before ``save()``).
 
-        A session that is gone raises UpdateError, as any save does; one that has expired is
-        never extended: its rows go, and the data is saved as a new session under a new key,
-        as a load of the expired key would have started it.
+        A session that is gone raises UpdateError, as any save does; one that has expired (or
+        passed its absolute timeout) is never extended: its rows go, and the data is saved as
+        a new session under a new key, as a load of the expired key would have started it.
         """
         assert self.session_key is not None  # save() gives the session a key first
         connection, dialect = self._connection()
@@ -297,13 +431,18 @@ class SessionStore(SessionBase):
             row = cursor.fetchone()
             if row is None:
                 raise UpdateError
-            row_id, expires_at = row
-            if as_datetime(connection, expires_at) <= timezone.now():
-                self._delete_rows(cursor, dialect, row_id)
+            row_id, expires_at, created_at = row
+            expires_at = as_datetime(connection, expires_at)
+            created_at = as_datetime(connection, created_at)
+            absolute = self._past_absolute_timeout(created_at)
+            if absolute or expires_at <= timezone.now():
+                reason = "absolute" if absolute else "idle"
+                self._delete_rows(cursor, dialect, row_id, reason)
                 self._start_afresh()
                 self.create()
                 return
-            self._touch(cursor, dialect, touch_params)
+            self._times = RowTimes(created_at, now, expires_at)
+            self._touch(cursor, dialect, self._touch_params(now, principal))
             # Every name the row holds is suspect: those not in the data are deleted.
             cursor.execute(dialect.attribute_names_sql, [row_id])
             stored: dict[str, bytes | None] = {name: None for (name,) in cursor.fetchall()}
@@ -374,9 +513,15 @@ class SessionStore(SessionBase):
         except IntegrityError:
             cursor.execute(dialect.update_attribute_sql, [value, row_id, name])
 
-    @retried("delete")
     @sensitive_variables(*KEY_VARIABLES)
     def delete(self, session_key: str | None = None) -> None:
+        self._delete(session_key, reason="logout")
+
+    @retried("delete")
+    @sensitive_variables(*KEY_VARIABLES)
+    def _delete(self, session_key: str | None, reason: str) -> None:
+        """Delete the session of ``session_key`` (this one's if None); ``reason`` goes with
+        ``sessions_ended``."""
         if session_key is None:
             if self.session_key is None:
                 return
@@ -390,16 +535,22 @@ class SessionStore(SessionBase):
             cursor.execute(dialect.lock_session_sql, self._key_params(session_key))
             row = cursor.fetchone()
             if row is not None:
-                self._delete_rows(cursor, dialect, row[0])
+                self._delete_rows(cursor, dialect, row[0], reason)
         if session_key == self.session_key:
             self._row_id = None
             self._stored = {}
+            self._times = None
+            self._touch_due = False
 
-    def _delete_rows(self, cursor: "CursorWrapper", dialect: Dialect, row_id: int) -> None:
+    def _delete_rows(
+        self, cursor: "CursorWrapper", dialect: Dialect, row_id: int, reason: str
+    ) -> None:
         """Delete a locked session row and its attributes; ``sessions_ended`` on commit."""
         cursor.execute(dialect.delete_all_attributes_sql, [row_id])
         cursor.execute(dialect.delete_session_sql, [row_id])
-        send_on_commit(sessions_ended, self._using, session_ids=[row_id], source="store")
+        send_on_commit(
+            sessions_ended, self._using, session_ids=[row_id], source="store", reason=reason
+        )
 
     @sensitive_variables(*KEY_VARIABLES)
     def cycle_key(self) -> None:
@@ -428,12 +579,18 @@ class SessionStore(SessionBase):
         self._session_cache = data
         self.create()
         if old_key:
-            self.delete(old_key)
+            self._delete(old_key, reason="rotation")
 
     @retried("rotation")
     @sensitive_variables(*KEY_VARIABLES)
     def _rekey(self, old_key: str) -> bool:
+        """Give the row a new key hash; with ``ABSOLUTE_TIMEOUT`` its lifetime starts again
+        (Django rotates the key when the user authenticates: login, a password change)."""
         connection, dialect = self._connection()
+        restart = app_settings.ABSOLUTE_TIMEOUT is not None
+        now = timezone.now()
+        sql = dialect.rekey_and_restart_sql if restart else dialect.rekey_session_sql
+        created = [connection.ops.adapt_datetimefield_value(now)] if restart else []
         while True:
             new_key = self._get_new_session_key()
             # A lone UPDATE is atomic by itself; inside a caller's transaction a savepoint
@@ -446,8 +603,8 @@ class SessionStore(SessionBase):
             try:
                 with guard, connection.cursor() as cursor:
                     cursor.execute(
-                        dialect.rekey_session_sql,
-                        [hash_key(new_key), self._row_id, *self._key_params(old_key)],
+                        sql,
+                        [hash_key(new_key), *created, self._row_id, *self._key_params(old_key)],
                     )
                     updated = cursor.rowcount
             except IntegrityError:
@@ -455,6 +612,8 @@ class SessionStore(SessionBase):
             if updated == 0:
                 return False
             self._session_key = new_key
+            if restart and self._times is not None:
+                self._times = self._times._replace(created_at=now)
             return True
 
     async def acycle_key(self) -> None:

@@ -49,6 +49,12 @@ class Dialect:
     upsert_batch = MAX_ROWS_PER_STATEMENT
     #: Whether ``touch_and_upsert_sql`` exists: a save of changed keys in one statement.
     has_touch_and_upsert = False
+    #: The function that returns the later of two datetimes (GREATEST, or SQLite's
+    #: two-argument MAX) for ``touch_only_sql``; None: a CASE, with the parameter twice.
+    later_function: ClassVar[str | None] = None
+    #: Run first in a touch's own transaction (never inside a caller's), or None: a touch
+    #: may be lost in a crash, and need not wait for its commit to be durable.
+    touch_prelude_sql: ClassVar[str | None] = None
 
     # Purge tunables and flags (``purge_pace`` sizes the batches with the first three).
     #: Seconds one purge batch should take: a concurrent request waits at most about this long
@@ -113,22 +119,17 @@ class Dialect:
 
     @cached_property
     def load_sql(self) -> str:
-        """The whole session in one round trip: its row joined to its attributes."""
+        """The whole session in one round trip: its row (id, created_at, last_access,
+        expires_at) joined to its attributes (name, value)."""
         quote = self.quote
         return (
-            f"SELECT s.{quote('id')}, a.{quote('name')}, a.{quote('value')} "
+            f"SELECT s.{quote('id')}, s.{quote('created_at')}, s.{quote('last_access')}, "
+            f"s.{quote('expires_at')}, a.{quote('name')}, a.{quote('value')} "
             f"FROM {self.quoted_session_table} s LEFT JOIN {self.quoted_attribute_table} a "
             f"ON a.{quote('session_id')} = s.{quote('id')} "
             f"WHERE s.{quote('key_hash')} = %s AND s.{quote('app_name')} = %s "
             f"AND s.{quote('expires_at')} > %s"
         )
-
-    @cached_property
-    def load_with_expiry_sql(self) -> str:
-        """``load_sql`` with the session's expiry as the second column (for the cache)."""
-        quote = self.quote
-        first = f"SELECT s.{quote('id')}, "
-        return self.load_sql.replace(first, f"{first}s.{quote('expires_at')}, ", 1)
 
     @cached_property
     def exists_sql(self) -> str:
@@ -140,10 +141,11 @@ class Dialect:
 
     @cached_property
     def lock_session_sql(self) -> str:
-        """Lock a session row by its key; returns (id, expires_at)."""
+        """Lock a session row by its key; returns (id, expires_at, created_at)."""
         quote = self.quote
         return (
-            f"SELECT {quote('id')}, {quote('expires_at')} FROM {self.quoted_session_table} "
+            f"SELECT {quote('id')}, {quote('expires_at')}, {quote('created_at')} "
+            f"FROM {self.quoted_session_table} "
             f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s{self.lock_suffix}"
         )
 
@@ -182,6 +184,48 @@ class Dialect:
             f"WHERE {quote('id')} = %s AND {quote('key_hash')} = %s "
             f"AND {quote('app_name')} = %s"
         )
+
+    @cached_property
+    def rekey_and_restart_sql(self) -> str:
+        """``rekey_session_sql`` that also sets ``created_at`` (the second parameter): with an
+        absolute timeout, a rotation (a fresh authentication) starts a new lifetime."""
+        key_hash = f"SET {self.quote('key_hash')} = %s"
+        return self.rekey_session_sql.replace(
+            key_hash, f"{key_hash}, {self.quote('created_at')} = %s", 1
+        )
+
+    @cache
+    def touch_only_sql(self, client: bool = False) -> str:
+        """A touch: ``last_access`` and ``expires_at`` move forward, never back, whatever order
+        concurrent touches commit in. The row must still have this id and key: a session
+        ended or rotated meanwhile matches nothing, and nothing is re-created. Parameters:
+        ``touch_only_params``."""
+        quote = self.quote
+        client_columns = (
+            f", {quote('client_ip')} = %s, {quote('user_agent')} = %s" if client else ""
+        )
+        return (
+            f"UPDATE {self.quoted_session_table} "
+            f"SET {quote('last_access')} = {self.later_of('last_access')}, "
+            f"{quote('expires_at')} = {self.later_of('expires_at')}{client_columns} "
+            f"WHERE {quote('id')} = %s AND {quote('key_hash')} = %s "
+            f"AND {quote('app_name')} = %s"
+        )
+
+    def touch_only_params(self, last_access: object, expires_at: object, rest: Params) -> Params:
+        """Parameters of ``touch_only_sql``: the two times, then ``rest`` (the client's
+        address and agent if any, the row id, the key hash and the app name)."""
+        return [*self.later_params(last_access), *self.later_params(expires_at), *rest]
+
+    def later_of(self, column: str) -> str:
+        """The later of ``column`` and a parameter (``later_params``)."""
+        column = self.quote(column)
+        if self.later_function is not None:
+            return f"{self.later_function}({column}, %s)"
+        return f"CASE WHEN {column} < %s THEN %s ELSE {column} END"
+
+    def later_params(self, value: object) -> Params:
+        return [value] if self.later_function is not None else [value, value]
 
     @cached_property
     def delete_session_sql(self) -> str:

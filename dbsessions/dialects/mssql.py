@@ -33,7 +33,7 @@ class MSSQLDialect(Dialect):
     def lock_session_sql(self) -> str:
         quote = self.quote
         return (
-            f"SELECT {quote('id')}, {quote('expires_at')} "
+            f"SELECT {quote('id')}, {quote('expires_at')}, {quote('created_at')} "
             f"FROM {self.quoted_session_table} WITH (UPDLOCK, ROWLOCK) "
             f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s"
         )

@@ -34,6 +34,7 @@ class MySQLDialect(Dialect):
     # beside them, where a live session's new attribute would have to wait.
     purge_isolation_sql = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
     deletes_by_id_join = True
+    later_function: ClassVar[str | None] = "GREATEST"
     # Django's introspection reports NULL for a column under the table's default collation,
     # whatever that is; the server says which collation each column actually has.
     column_collations_sql = (

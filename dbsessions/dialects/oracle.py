@@ -33,6 +33,7 @@ class OracleDialect(Dialect):
     upsert_batch = 1
     #: Oracle allows at most 1,000 items in an IN list.
     purge_max_size = 1000
+    later_function: ClassVar[str | None] = "GREATEST"
     # OCTET_LENGTH does not take a BLOB.
     octet_length_template: ClassVar[str] = "DBMS_LOB.GETLENGTH(%(expressions)s)"
     # exact_collation stays None: VARCHAR2 compares without padding under the default

@@ -13,6 +13,9 @@ class SQLiteDialect(OnConflictUpsert):
     octet_length_template: ClassVar[str] = "LENGTH(CAST(%(expressions)s AS BLOB))"
     lock_suffix = ""
     purge_target_seconds = 0.03
+    # Two-argument MAX() is SQLite's GREATEST: Django stores datetimes as ISO 8601 text, in
+    # UTC, which sorts in time order.
+    later_function: ClassVar[str | None] = "MAX"
     wal_autocheckpoint_sql = "PRAGMA wal_autocheckpoint"
     wal_checkpoint_sql = "PRAGMA wal_checkpoint(PASSIVE)"
     set_wal_autocheckpoint_sql = "PRAGMA wal_autocheckpoint = {pages}"
