@@ -9,6 +9,7 @@ another end can deadlock with an end.
 """
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, transaction
@@ -32,27 +33,48 @@ def principal_of(user: Any) -> str:
 
 
 def live_sessions(user: Any) -> QuerySet[Session]:
-    """The user's unexpired sessions of this ``APP_NAME``, most recently used first."""
+    """The user's unexpired sessions of this ``APP_NAME``, most recently used first.
+
+    With ``ABSOLUTE_TIMEOUT``, a session past its absolute deadline is expired whatever its
+    ``expires_at`` (a row saved before the setting was): its next request starts afresh.
+    """
+    now = timezone.now()
+    live = Q(expires_at__gt=now)
+    timeout = app_settings.ABSOLUTE_TIMEOUT
+    if timeout is not None:
+        live &= Q(created_at__gt=now - timedelta(seconds=timeout))
     return (
         Session.objects.using(app_settings.DATABASE)
-        .filter(
-            app_name=app_settings.APP_NAME,
-            principal=principal_of(user),
-            expires_at__gt=timezone.now(),
-        )
+        .filter(live, app_name=app_settings.APP_NAME, principal=principal_of(user))
         .order_by("-last_access", "-pk")
     )
+
+
+def ends_at_latest(session: Session) -> datetime | None:
+    """When ``session`` ends however active it is: ``created_at + ABSOLUTE_TIMEOUT``; None
+    without that setting."""
+    timeout = app_settings.ABSOLUTE_TIMEOUT
+    if timeout is None:
+        return None
+    return session.created_at + timedelta(seconds=timeout)
+
+
+def ends_if_unused(session: Session) -> datetime:
+    """When ``session`` ends if no request moves its expiry: ``expires_at``, or its absolute
+    deadline if that comes first (as for a row saved before ``ABSOLUTE_TIMEOUT`` was set)."""
+    latest = ends_at_latest(session)
+    return session.expires_at if latest is None else min(session.expires_at, latest)
 
 
 def end_sessions(session_ids: Iterable[int]) -> list[int]:
     """End the sessions with these row ids (any app name); returns the ids that existed."""
     ids = list(session_ids)
-    return list(_end(Q(pk__in=ids))) if ids else []
+    return list(_end(Q(pk__in=ids), "end")) if ids else []
 
 
 def end_all_sessions(user: Any) -> int:
     """End every session of the user in this ``APP_NAME``; returns how many ended."""
-    return len(_end(_user_filter(user)))
+    return len(_end(_user_filter(user), "end"))
 
 
 def end_other_sessions(user: Any, current_session_key: str | None) -> int:
@@ -60,12 +82,12 @@ def end_other_sessions(user: Any, current_session_key: str | None) -> int:
     filters = _user_filter(user)
     if current_session_key:
         filters &= ~Q(key_hash=hash_key(current_session_key))
-    return len(_end(filters))
+    return len(_end(filters, "end"))
 
 
 def end_user_session(user: Any, session_id: int) -> bool:
     """End one session if it belongs to ``user`` in this ``APP_NAME``; whether it did."""
-    return bool(_end(_user_filter(user) & Q(pk=session_id)))
+    return bool(_end(_user_filter(user) & Q(pk=session_id), "end"))
 
 
 def is_current(session: Session, session_key: str | None) -> bool:
@@ -79,13 +101,14 @@ def _user_filter(user: Any) -> Q:
     return Q(app_name=app_settings.APP_NAME, principal=principal_of(user))
 
 
-def _end(filters: Q) -> dict[int, str]:
-    """End the sessions matching ``filters``; returns their key hashes by row id, in id order."""
+def _end(filters: Q, reason: str) -> dict[int, str]:
+    """End the sessions matching ``filters``, reported with ``reason`` (``dbsessions.signals``);
+    returns their key hashes by row id, in id order."""
     using = app_settings.DATABASE
-    return retry.run(lambda: _end_once(using, filters), using, "end")
+    return retry.run(lambda: _end_once(using, filters, reason), using, "end")
 
 
-def _end_once(using: str, filters: Q) -> dict[int, str]:
+def _end_once(using: str, filters: Q, reason: str) -> dict[int, str]:
     sessions = Session.objects.using(using)
     with transaction.atomic(using=using):
         # Read without locking: a locking read through the principal or primary key index
@@ -112,7 +135,7 @@ def _end_once(using: str, filters: Q) -> dict[int, str]:
         _delete_rows(using, ids)
         if ids:
             forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
-            send_on_commit(sessions_ended, using, session_ids=ids, source="api")
+            send_on_commit(sessions_ended, using, session_ids=ids, source="api", reason=reason)
     return ended
 
 
@@ -143,4 +166,5 @@ def end_sessions_on_password_change(
         return
     if not app_settings.END_OTHER_SESSIONS_ON_PASSWORD_CHANGE:
         return
-    ended_by_password_change(app_settings.DATABASE, _end(_user_filter(instance)).values())
+    ended = _end(_user_filter(instance), "password_change")
+    ended_by_password_change(app_settings.DATABASE, ended.values())

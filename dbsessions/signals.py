@@ -4,16 +4,29 @@
 alias), ``app_name`` and ``session_id`` (the row id, as the admin shows it). Sender: the
 ``Session`` model.
 
-``sessions_ended``: sessions were ended before their expiry and their rows deleted. Keyword
-arguments: ``using``, ``session_ids`` (row ids) and ``source``: ``"store"`` for
-``SessionStore.delete()`` (Django's ``logout()`` and ``flush()``), ``"api"`` for ``dbsessions.api`` (log out everywhere, the "Your
-sessions" page, the admin's actions, a password change). Sender: the ``Session`` model.
+``sessions_ended``: sessions were ended other than by a purge, and their rows deleted.
+Keyword arguments: ``using``, ``session_ids`` (row ids), ``reason`` (why they ended, below)
+and ``source`` (who ended them: ``"store"`` for the engine, ``"api"`` for ``dbsessions.api``;
+kept for receivers written before ``reason``). Sender: the ``Session`` model.
 
 ``sessions_purged``: after each purge of expired sessions (``purge_sessions``,
 ``clearsessions`` or ``SessionStore.clear_expired()``), with keyword arguments ``using``
 (database alias), ``app_name`` (``None`` for all applications), ``sessions`` and
-``attributes`` (rows deleted), ``seconds`` (duration) and ``complete`` (False when a time
-budget stopped it before every expired session was gone). The sender is ``PurgeResult``.
+``attributes`` (rows deleted), ``reasons`` (how many of those sessions ended for each reason
+of a purge, below), ``seconds`` (duration) and ``complete`` (False when a time budget stopped
+it before every expired session was gone). The sender is ``PurgeResult``.
+
+Reasons, the same words in both signals:
+
+- ``"logout"``: ``SessionStore.delete()`` or ``flush()`` (Django's ``logout()``);
+- ``"rotation"``: ``cycle_key()`` deleted the row of the key it replaced;
+- ``"end"``: ``dbsessions.api`` ended it (log out everywhere, the "Your sessions" page, the
+  admin's actions);
+- ``"password_change"``: ``END_OTHER_SESSIONS_ON_PASSWORD_CHANGE`` ended it;
+- ``"idle"``: it expired unused, and a purge removed it (or a save of a session never
+  loaded, such as ``clear()`` then ``save()``, found it expired);
+- ``"absolute"``: it reached its absolute deadline, ``created_at + ABSOLUTE_TIMEOUT``; a purge
+  counts a session so when its expiry had reached that cap (see ``dbsessions.purge``).
 
 Session keys and their hashes are never sent: the row id names a session.
 """

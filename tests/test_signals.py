@@ -107,6 +107,7 @@ def test_api_ends_report_every_row_together(received, on_commit, alice):
                 "using": app_settings.DATABASE,
                 "session_ids": sorted([phone._row_id, laptop._row_id]),
                 "source": "api",
+                "reason": "end",
             },
         )
     ]
