@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.http import require_GET, require_POST
 
 from dbsessions import api
+from dbsessions.conf import app_settings
 from dbsessions.models import Session
 
 SALT = "dbsessions.views.user-session"
@@ -44,15 +45,18 @@ def user_sessions(request: HttpRequest) -> HttpResponse:
             "session": session,
             "token": session_token(request.user, session),
             "current": api.is_current(session, current_key),
+            "ends_if_unused": api.ends_if_unused(session),
+            "ends_at_latest": api.ends_at_latest(session),
         }
         for session in api.live_sessions(request.user)
     ]
     entries.sort(key=lambda entry: not entry["current"])  # this device first
-    return render(
-        request,
-        "dbsessions/user_sessions.html",
-        {"entries": entries, "others": sum(not entry["current"] for entry in entries)},
-    )
+    context = {
+        "entries": entries,
+        "others": sum(not entry["current"] for entry in entries),
+        "absolute_timeout": app_settings.ABSOLUTE_TIMEOUT is not None,
+    }
+    return render(request, "dbsessions/user_sessions.html", context)
 
 
 @require_POST

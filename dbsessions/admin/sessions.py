@@ -8,9 +8,12 @@ shows every app's sessions (several projects may share the tables, each under it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -55,7 +58,7 @@ class SessionAdmin(ModelAdmin):
         "app_name",
         "created_at",
         "last_access",
-        "expires_at",
+        "ends_if_unused",
         "status",
         "attribute_count",
         "size",
@@ -77,7 +80,7 @@ class SessionAdmin(ModelAdmin):
         "app_name",
         "created_at",
         "last_access",
-        "expires_at",
+        "ends_if_unused",
         "status",
         "client_ip",
         "user_agent",
@@ -91,6 +94,15 @@ class SessionAdmin(ModelAdmin):
     list_per_page = 100
 
     # Data ------------------------------------------------------------------------------
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        return with_absolute_deadline(super().get_list_display(request))
+
+    def get_fields(self, request: HttpRequest, obj: Session | None = None) -> list[Any]:
+        return with_absolute_deadline(super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Session | None = None) -> list[Any]:
+        return with_absolute_deadline(super().get_readonly_fields(request, obj))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
         sessions: QuerySet[Session] = super().get_queryset(request)
@@ -145,6 +157,26 @@ class SessionAdmin(ModelAdmin):
         if url is None:
             return owner_label(owned)
         return format_html('<a href="{}">{}</a>', url, owned.owner)
+
+    @admin.display(description="ends if unused", ordering="expires_at")
+    def ends_if_unused(self, session: Session) -> str:
+        return self._deadline(api.ends_if_unused(session))
+
+    # Sorting by creation is sorting by absolute deadline: the timeout is the same for all.
+    @admin.display(description="ends at the latest", ordering="created_at")
+    def ends_at_latest(self, session: Session) -> str:
+        return self._deadline(api.ends_at_latest(session))
+
+    def _deadline(self, value: datetime | None) -> str:
+        # Formatted as the admin formats a date field, on the list and on the session's page
+        # alike (a readonly method's datetime would show raw there).
+        if value is None:
+            return self.get_empty_value_display()
+        return format_html(
+            '<time class="nowrap" datetime="{}">{}</time>',
+            value.isoformat(),
+            display_for_value(value, self.get_empty_value_display()),
+        )
 
     @admin.display(description="status", ordering="expires_at")
     def status(self, session: Session) -> str:
@@ -306,3 +338,12 @@ class SessionAdmin(ModelAdmin):
         ):
             target = self._changelist_url()
         return HttpResponseRedirect(target)
+
+
+def with_absolute_deadline(names: Sequence[Any]) -> list[Any]:
+    """``names`` with the absolute deadline after the idle one, where ``ABSOLUTE_TIMEOUT`` is
+    set (a session has no absolute deadline without it)."""
+    listed = list(names)
+    if app_settings.ABSOLUTE_TIMEOUT is not None and "ends_if_unused" in listed:
+        listed.insert(listed.index("ends_if_unused") + 1, "ends_at_latest")
+    return listed
