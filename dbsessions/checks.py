@@ -4,7 +4,7 @@ The app's ``ready()`` registers them.
 """
 
 from importlib import import_module
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
@@ -16,7 +16,7 @@ from dbsessions.models import MAX_APP_NAME_LENGTH
 ROUTER_PATH = "dbsessions.routers.SessionRouter"
 
 
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     user = getattr(settings, "DBSESSIONS", {})
     if not isinstance(user, dict):
         return [
@@ -25,7 +25,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="dbsessions.E001",
             )
         ]
-    errors = []
+    errors: list[CheckMessage] = []
     unknown = sorted(set(user) - set(DEFAULTS))
     if unknown:
         errors.append(
@@ -94,7 +94,54 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="dbsessions.E007",
             )
         )
-    return errors
+    return errors + _check_lifetime()
+
+
+def _is_seconds(value: object) -> TypeGuard[int]:
+    """A positive whole number of seconds (a bool is not one)."""
+    return type(value) is int and value > 0
+
+
+def _check_lifetime() -> list[CheckMessage]:
+    """TOUCH_INTERVAL and ABSOLUTE_TIMEOUT: seconds, and compatible with each other and with
+    SESSION_COOKIE_AGE."""
+    messages: list[CheckMessage] = []
+    touch, absolute = app_settings.TOUCH_INTERVAL, app_settings.ABSOLUTE_TIMEOUT
+    for name, value in (("TOUCH_INTERVAL", touch), ("ABSOLUTE_TIMEOUT", absolute)):
+        if value is not None and not _is_seconds(value):
+            messages.append(
+                Error(
+                    f"DBSESSIONS[{name!r}] must be None or a positive whole number of seconds, "
+                    f"not {value!r}.",
+                    id="dbsessions.E011",
+                )
+            )
+    if not _is_seconds(absolute):
+        return messages
+    if _is_seconds(touch) and absolute < touch:
+        messages.append(
+            Warning(
+                f"DBSESSIONS['ABSOLUTE_TIMEOUT'] ({absolute} s) is shorter than "
+                f"DBSESSIONS['TOUCH_INTERVAL'] ({touch} s).",
+                hint="No session lives long enough for a touch to fall due, so reads never "
+                "move an expiry. Make TOUCH_INTERVAL a small part of SESSION_COOKIE_AGE, and "
+                "ABSOLUTE_TIMEOUT longer than both.",
+                id="dbsessions.W003",
+            )
+        )
+    cookie_age = settings.SESSION_COOKIE_AGE
+    if isinstance(cookie_age, int) and cookie_age > absolute:
+        messages.append(
+            Warning(
+                f"SESSION_COOKIE_AGE ({cookie_age} s) is longer than "
+                f"DBSESSIONS['ABSOLUTE_TIMEOUT'] ({absolute} s).",
+                hint="Every session reaches its absolute timeout before it could be idle for "
+                "SESSION_COOKIE_AGE: the idle timeout can never be reached. Make "
+                "SESSION_COOKIE_AGE (the idle timeout) shorter than ABSOLUTE_TIMEOUT.",
+                id="dbsessions.W004",
+            )
+        )
+    return messages
 
 
 PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}

@@ -1,7 +1,7 @@
 """System checks for the DBSESSIONS settings."""
 
 import pytest
-from django.core.checks import run_checks
+from django.core.checks import WARNING, run_checks
 from django.test import override_settings
 
 from dbsessions.checks import check_session_cache, check_settings
@@ -87,6 +87,42 @@ def test_retries_must_be_a_whole_number(retries):
 
 @override_settings(DBSESSIONS={"RETRIES": 0})
 def test_no_retries_is_allowed():
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize("name", ["TOUCH_INTERVAL", "ABSOLUTE_TIMEOUT"])
+@pytest.mark.parametrize("value", [0, -60, 1.5, "60", True])
+def test_lifetime_settings_must_be_positive_whole_seconds(name, value):
+    with override_settings(DBSESSIONS={name: value}):
+        errors = check_settings()
+    assert ids(errors) == ["dbsessions.E011"]
+    assert name in errors[0].msg
+
+
+@override_settings(
+    DBSESSIONS={"TOUCH_INTERVAL": 60, "ABSOLUTE_TIMEOUT": 8 * 3600}, SESSION_COOKIE_AGE=3600
+)
+def test_compatible_lifetime_settings_pass():
+    assert check_settings() == []
+
+
+@override_settings(
+    DBSESSIONS={"TOUCH_INTERVAL": 600, "ABSOLUTE_TIMEOUT": 300}, SESSION_COOKIE_AGE=60
+)
+def test_an_absolute_timeout_shorter_than_the_touch_interval_warns():
+    (warning,) = check_settings()
+    assert (warning.id, warning.level) == ("dbsessions.W003", WARNING)
+
+
+@override_settings(DBSESSIONS={"ABSOLUTE_TIMEOUT": 3600}, SESSION_COOKIE_AGE=7200)
+def test_a_cookie_age_past_the_absolute_timeout_warns():
+    (warning,) = check_settings()
+    assert (warning.id, warning.level) == ("dbsessions.W004", WARNING)
+    assert "never be reached" in warning.hint
+
+
+@override_settings(DBSESSIONS={"ABSOLUTE_TIMEOUT": 3600}, SESSION_COOKIE_AGE=3600)
+def test_a_cookie_age_equal_to_the_absolute_timeout_passes():
     assert check_settings() == []
 
 
