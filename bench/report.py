@@ -174,6 +174,10 @@ def _purge(results: dict) -> str:
     return _table(header + ["its longest save ms", "unbatched DELETEs sessions/s"], rows)
 
 
+def _per_1000(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
 def _lifetime(results: dict) -> str:
     rows = []
     for name, vendor in results["vendors"].items():
@@ -191,9 +195,9 @@ def _lifetime(results: dict) -> str:
                 [
                     vendor_label(name, vendor),
                     engine,
-                    per_1000["touch_interval"],
-                    per_1000["save_every_request"],
-                    per_1000["neither"],
+                    _per_1000(per_1000["touch_interval"]),
+                    _per_1000(per_1000["save_every_request"]),
+                    _per_1000(per_1000["neither"]),
                     _n(rate["off"]["median"]),
                     _n(rate["on"]["median"]),
                     _x(rate["ratio"]),
@@ -302,9 +306,11 @@ def render(results: dict, chart_names: list[str], notes: bool) -> str:
             "",
             _lifetime(results),
             "",
-            "One touch-only save of `dbsessions`, as built and with the dialect's prelude left "
-            "out: on PostgreSQL the prelude is `SET LOCAL synchronous_commit = off`, and "
-            "without it the commit waits for its WAL flush. Elsewhere a touch has no prelude.",
+            "One touch-only save of `dbsessions` (the load before it not timed), as built and "
+            "with the dialect's prelude left out. On PostgreSQL a touch as built is BEGIN, "
+            "`SET LOCAL synchronous_commit = off`, the UPDATE and COMMIT, which returns before "
+            "the WAL flush; without the prelude it is the UPDATE alone, in autocommit, waiting "
+            "for its flush. Elsewhere a touch has no prelude.",
             "",
             _touch_cost(results),
             "",
