@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.cache import caches
@@ -266,6 +267,14 @@ def test_a_new_session_s_cookie_never_outlives_the_absolute_timeout(SessionStore
         assert store.get_expiry_age() == 1800
 
     assert row(store).expires_at == T0 + timedelta(seconds=1800)
+
+
+@override_dbsessions(ABSOLUTE_TIMEOUT=1800)
+def test_the_async_expiry_is_capped_too(SessionStore):
+    with at(0):
+        store = SessionStore()
+        assert async_to_sync(store.aget_expiry_age)() == 1800
+        assert async_to_sync(store.aget_expiry_date)() == T0 + timedelta(seconds=1800)
 
 
 @override_dbsessions(TOUCH_INTERVAL=60, ABSOLUTE_TIMEOUT=1800)

@@ -253,7 +253,23 @@ class SessionStore(SessionBase):
         deadline = self._absolute_deadline()  # after super(), which loaded the session
         if deadline is None:
             return age
-        left = deadline - (kwargs.get("modification") or timezone.now())
+        return self._capped_age(age, kwargs.get("modification"), deadline)
+
+    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
+        expiry = await super().aget_expiry_date(**kwargs)
+        deadline = self._absolute_deadline()
+        return expiry if deadline is None else min(expiry, deadline)
+
+    async def aget_expiry_age(self, **kwargs: Any) -> int:
+        age = await super().aget_expiry_age(**kwargs)
+        deadline = self._absolute_deadline()
+        if deadline is None:
+            return age
+        return self._capped_age(age, kwargs.get("modification"), deadline)
+
+    @staticmethod
+    def _capped_age(age: int, modification: datetime | None, deadline: datetime) -> int:
+        left = deadline - (modification or timezone.now())
         return min(age, left.days * 86400 + left.seconds)
 
     # Writes -----------------------------------------------------------------------
