@@ -216,7 +216,7 @@ def _touch_cost(results: dict) -> str:
             continue
         ms = touch["ms_per_touch"]
         cells = []
-        for variant in ("as_built", "without_prelude"):
+        for variant in ("as_built", "waiting_for_flush"):
             s = ms.get(variant)
             cells.append(f"{s['median']:.3f} ({s['p25']:.3f}-{s['p75']:.3f})" if s else "n/a")
         ratio = touch.get("ratio")
@@ -306,11 +306,12 @@ def render(results: dict, chart_names: list[str], notes: bool) -> str:
             "",
             _lifetime(results),
             "",
-            "One touch-only save of `dbsessions` (the load before it not timed), as built and "
-            "with the dialect's prelude left out. On PostgreSQL a touch as built is BEGIN, "
-            "`SET LOCAL synchronous_commit = off`, the UPDATE and COMMIT, which returns before "
-            "the WAL flush; without the prelude it is the UPDATE alone, in autocommit, waiting "
-            "for its flush. Elsewhere a touch has no prelude.",
+            "One touch-only save of `dbsessions` (the load before it not timed), as built and, "
+            "on PostgreSQL, waiting for its flush. There a touch as built is one UPDATE in "
+            "autocommit whose WHERE clause also runs `set_config('synchronous_commit', 'off', "
+            "true)` (SET LOCAL for its own commit), so the commit returns before the WAL "
+            "flush; waiting, it is the same UPDATE without that condition. Elsewhere a touch "
+            "is the UPDATE alone.",
             "",
             _touch_cost(results),
             "",

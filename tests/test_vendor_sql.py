@@ -33,6 +33,7 @@ def dialect(cls):
 STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "touch_session_sql": [(), (True,)],
     "touch_only_sql": [(), (True,)],
+    "touch_sql": [(False, False), (True, False), (False, True), (True, True)],
     "delete_attributes_sql": [(3,)],
     "delete_attributes_of_sessions_sql": [([1, 2, 3],)],
     "delete_sessions_sql": [([1, 2, 3],)],
@@ -114,6 +115,9 @@ def test_a_touch_takes_the_later_times_and_matches_id_and_key(cls, client):
     sql = d.touch_only_sql(client)
     rest = [*(["ip", "agent"] if client else []), 7, "hash", "app"]
     assert sql.count("%s") == len(d.touch_only_params("now", "expires", rest))
+    own = d.touch_sql(client, own_transaction=True)
+    assert own.count("%s") == sql.count("%s") and own.startswith(sql)
+    assert d.touch_sql(client, own_transaction=False) == sql
     later = {"GREATEST": "GREATEST(", "MAX": "MAX(", None: "CASE WHEN "}[d.later_function]
     assert sql.count(later) == 2
     where = sql[sql.index(" WHERE ") :]
@@ -129,7 +133,7 @@ def test_the_later_function_per_vendor():
         "mssql": None,  # SQL Server 2022 has GREATEST, older releases do not
     }
     # Only PostgreSQL can skip the flush wait for one transaction.
-    assert {cls.vendor for cls in DIALECTS.values() if cls.touch_prelude_sql} == {"postgresql"}
+    assert {cls.vendor for cls in DIALECTS.values() if cls.skip_flush_condition} == {"postgresql"}
 
 
 def test_a_rotation_that_restarts_the_lifetime_sets_created_at_second():

@@ -367,26 +367,20 @@ class SessionStore(SessionBase):
 
         Whether the row was still there: a session ended or rotated since the load matches
         nothing and stays ended, and a request that only read it does not fail. On its own
-        transaction, the dialect's prelude (PostgreSQL: no wait for the WAL flush) runs
-        first; inside a caller's it would weaken the caller's own writes too.
+        transaction it commits without waiting for its flush to disk where the dialect can
+        (PostgreSQL); inside a caller's that would weaken the caller's own writes too.
         """
         assert self.session_key is not None and self._row_id is not None  # a loaded session
         connection, dialect = self._connection()
         ops = connection.ops
-        sql = dialect.touch_only_sql(self._with_client)
+        # Outside atomic() only: inside it, autocommit is off.
+        sql = dialect.touch_sql(self._with_client, own_transaction=connection.get_autocommit())
         params = dialect.touch_only_params(
             ops.adapt_datetimefield_value(now),
             ops.adapt_datetimefield_value(expires_at),
             [*(self.client_metadata or ()), self._row_id, *self._key_params(self.session_key)],
         )
-        # Outside atomic() only: inside it, autocommit is off.
-        prelude = dialect.touch_prelude_sql if connection.get_autocommit() else None
-        with (
-            transaction.atomic(using=self._using) if prelude else nullcontext(),
-            connection.cursor() as cursor,
-        ):
-            if prelude:
-                cursor.execute(prelude)
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             touched = bool(cursor.rowcount > 0)
         if touched and self._times is not None:

@@ -52,9 +52,10 @@ class Dialect:
     #: The function that returns the later of two datetimes (GREATEST, or SQLite's
     #: two-argument MAX) for ``touch_only_sql``; None: a CASE, with the parameter twice.
     later_function: ClassVar[str | None] = None
-    #: Run first in a touch's own transaction (never inside a caller's), or None: a touch
-    #: may be lost in a crash, and need not wait for its commit to be durable.
-    touch_prelude_sql: ClassVar[str | None] = None
+    #: A condition, true for every row, that lets a touch in its own transaction (never a
+    #: caller's) commit without waiting for its flush to disk, or None: a touch may be lost
+    #: in a crash, and need not wait for its commit to be durable.
+    skip_flush_condition: ClassVar[str | None] = None
 
     # Purge tunables and flags (``purge_pace`` sizes the batches with the first three).
     #: Seconds one purge batch should take: a concurrent request waits at most about this long
@@ -211,6 +212,13 @@ class Dialect:
             f"WHERE {quote('id')} = %s AND {quote('key_hash')} = %s "
             f"AND {quote('app_name')} = %s"
         )
+
+    def touch_sql(self, client: bool, own_transaction: bool) -> str:
+        """``touch_only_sql``; in a transaction of its own, also ``skip_flush_condition``."""
+        sql = self.touch_only_sql(client)
+        if own_transaction and self.skip_flush_condition is not None:
+            return f"{sql} AND {self.skip_flush_condition}"
+        return sql
 
     def touch_only_params(self, last_access: object, expires_at: object, rest: Params) -> Params:
         """Parameters of ``touch_only_sql``: the two times, then ``rest`` (the client's
