@@ -35,8 +35,8 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000, 200_000, 6_000, 300, 200),
-    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000, 1_000_000, 12_000, 1_000, 500),
+    "quick": Profile("quick", 5, 40, 12, 3, 2.0, 4, 8, 25, 20_000, 200_000, 6_000, 2_000, 200),
+    "full": Profile("full", 11, 150, 40, 5, 8.0, 4, 8, 25, 20_000, 1_000_000, 12_000, 5_000, 500),
     # For the test suite: proves the harness runs, measures nothing worth quoting. 610
     # lifetime requests span one touch interval of 60 s, so one touch is due.
     "smoke": Profile("smoke", 2, 3, 3, 1, 0.3, 2, 2, 3, 30, 300, 610, 10, 3),

@@ -302,7 +302,9 @@ def render(results: dict, chart_names: list[str], notes: bool) -> str:
             "client), 10 a second with the clock moved 0.1 s per request: SQL writes (INSERT, "
             "UPDATE, DELETE) per 1,000 requests with `TOUCH_INTERVAL = 60`, with "
             "`SESSION_SAVE_EVERY_REQUEST` and with neither; then read-only requests per second "
-            "with touches on (none due) and off, medians of interleaved rounds.",
+            "with touches on (none due) and off on one session: medians of 20 short rounds "
+            "of each, and the median of the ratios of paired rounds (each side first in every "
+            "other pair).",
             "",
             _lifetime(results),
             "",

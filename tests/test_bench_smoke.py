@@ -129,9 +129,11 @@ def test_lifetime_rate_compares_touches_on_and_off(measured):
     assert set(rows) == set(LIFETIME_ENGINES)
     for row in rows.values():
         for side in ("off", "on"):
-            assert len(row[side]["runs"]) == PROFILE.repeats
+            assert len(row[side]["runs"]) == 4 * PROFILE.repeats
             assert row[side]["median"] > 0
-        assert row["ratio"] == row["on"]["median"] / row["off"]["median"]
+        # The median of the pairs' ratios, each pair a round of each side.
+        pairs = [on / off for off, on in zip(row["off"]["runs"], row["on"]["runs"], strict=True)]
+        assert min(pairs) <= row["ratio"] <= max(pairs)
     # Whether a touch is due costs no query: a cached read is still none, ours still one.
     assert rows["dbsessions"]["sql_per_request"] == {"off": 1, "on": 1}
     assert rows["dbsessions_cached"]["sql_per_request"] == {"off": 0, "on": 0}
