@@ -381,7 +381,10 @@ def test_sessions_ended_says_logout_or_rotation(SessionStore, django_capture_on_
     logged_out, rotated = saved_session(visits=1), saved_session(visits=2)
     sessions_ended.connect(receiver)
     try:
-        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        with (
+            django_capture_on_commit_callbacks(using=app_settings.DATABASE, execute=True),
+            transaction.atomic(using=app_settings.DATABASE),
+        ):
             SessionStore(logged_out.session_key).flush()
             blind = SessionStore(rotated.session_key)
             blind.clear()  # never loaded: the rotation makes a new row, deletes the old
