@@ -146,8 +146,9 @@ class Dialect:
         quote = self.quote
         return (
             f"SELECT {quote('id')}, {quote('expires_at')}, {quote('created_at')} "
-            f"FROM {self.quoted_session_table} "
-            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s{self.lock_suffix}"
+            f"FROM {self.quoted_session_table}{self.lock_hint(False)} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s"
+            f"{self.lock_clause(False)}"
         )
 
     @cached_property

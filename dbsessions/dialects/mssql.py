@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from typing import ClassVar
 
 from dbsessions.dialects.base import Dialect
@@ -28,15 +28,6 @@ class MSSQLDialect(Dialect):
         """``_BIN2`` collations compare code points; ``=`` ignores trailing spaces under any
         collation."""
         return "Latin1_General_100_BIN2"
-
-    @cached_property
-    def lock_session_sql(self) -> str:
-        quote = self.quote
-        return (
-            f"SELECT {quote('id')}, {quote('expires_at')}, {quote('created_at')} "
-            f"FROM {self.quoted_session_table} WITH (UPDLOCK, ROWLOCK) "
-            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s"
-        )
 
     @cache
     def upsert_sql(self, count: int) -> str:
