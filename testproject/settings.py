@@ -5,6 +5,9 @@ The database comes from the environment:
 - ``DBSESSIONS_DB``: ``sqlite`` (default), ``postgresql`` or ``mysql``.
 - ``DBSESSIONS_SEPARATE_DB=1``: keep the sessions on their own ``sessions`` alias (a real,
   separate database) behind ``dbsessions.routers.SessionRouter``.
+- ``DBSESSIONS_GALERA=1``: MariaDB on the Galera suite's three-node cluster (see
+  ``tests/galera/cluster.py``), through HAProxy, configured as ``docs/scaling.md`` advises; the
+  aliases ``node1`` to ``node3`` reach each node directly.
 - Server connection: ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD`` and
   ``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD`` (``MYSQL_UNIX_SOCKET`` to
   connect over a socket), defaulting to the local servers of the development machines.
@@ -13,10 +16,11 @@ The database comes from the environment:
 import os
 from pathlib import Path
 
-from testproject.databases import connection_settings
+from testproject.databases import GALERA_RETRIES, connection_settings, galera_databases
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
+GALERA = os.environ.get("DBSESSIONS_GALERA", "") not in ("", "0")
+VENDOR = "mysql" if GALERA else os.environ.get("DBSESSIONS_DB", "sqlite")
 SEPARATE_SESSIONS_DB = os.environ.get("DBSESSIONS_SEPARATE_DB", "") not in ("", "0")
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-secret-key-not-for-production")
@@ -88,6 +92,10 @@ if SEPARATE_SESSIONS_DB:
     DATABASES["sessions"] = _database("dbsessions_demo_sessions")
     DBSESSIONS = {"DATABASE": "sessions"}
     DATABASE_ROUTERS = ["dbsessions.routers.SessionRouter"]
+
+if GALERA:
+    DATABASES = galera_databases("dbsessions_demo", _test_settings("dbsessions_demo"))
+    DBSESSIONS = {"RETRIES": GALERA_RETRIES}
 
 SESSION_ENGINE = "dbsessions.backends.db"
 

@@ -2,7 +2,8 @@
 
 ``@pytest.mark.postgresql`` / ``@pytest.mark.mysql`` tests run only on that vendor and
 ``separate_db`` tests only with ``DBSESSIONS_SEPARATE_DB=1``: each runs in the test command's
-run for that configuration, so under ``CI=true`` none of them is left out.
+run for that configuration, so under ``CI=true`` none of them is left out. ``tests/galera`` is
+collected only with ``DBSESSIONS_GALERA=1``, and then nothing else is.
 
 A test that asks for ``session_engine``, ``SessionStore`` or ``store`` runs once per engine,
 with ids ``[db]`` and ``[cached_db]`` (see ``tests.utils.ENGINES``).
@@ -20,6 +21,13 @@ from dbsessions.conf import app_settings
 from tests.utils import CACHED_DB_ENGINE, ENGINES, PASSWORD, clear_session_cache
 
 VENDOR_MARKERS = {"postgresql": "postgresql", "mysql": "mysql"}
+
+# The Galera suite runs on its own, in the environment that points the settings at the cluster
+# (tox's galera environment); the rest of the suite does not run there.
+if getattr(settings, "GALERA", False):
+    collect_ignore_glob = ["test_*.py"]
+else:
+    collect_ignore_glob = ["galera/*"]
 
 
 def pytest_collection_modifyitems(config, items):
