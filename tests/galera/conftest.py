@@ -14,8 +14,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from tests.galera.cluster import Cluster, ClusterError
 from testproject.databases import GALERA_NODE_PORTS
+from tests.galera.cluster import Cluster, ClusterError
 
 IN_CI = os.environ.get("CI", "") in ("true", "1")
 
@@ -66,4 +66,3 @@ def on_node(number: int) -> Iterator[None]:
     finally:
         connection.close()
         connection.settings_dict = original
-
