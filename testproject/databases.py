@@ -53,9 +53,6 @@ def connection_settings(vendor: str, name: str, sqlite_dir: Path) -> dict:
 #: Extra attempts of a save or end that lost a certification conflict: measured on the Galera
 #: suite's cluster, 0 of the same-key saves across three nodes fail within 9 to 15 tries.
 GALERA_RETRIES = 15
-#: The Galera suite's HAProxy and nodes (``tests/galera/cluster.py``).
-GALERA_HAPROXY_PORT = 4300
-GALERA_NODE_PORTS = (4306, 4307, 4308)
 #: Every read waits until the node has applied what the cluster committed before it: a request
 #: that another node serves right after a save sees the save.
 GALERA_INIT_COMMAND = "SET SESSION wsrep_sync_wait = 1"
@@ -64,6 +61,8 @@ GALERA_INIT_COMMAND = "SET SESSION wsrep_sync_wait = 1"
 def galera_databases(name: str, test_settings: dict) -> dict:
     """``default`` through HAProxy, and ``node1`` to ``node3`` straight to each node (test
     mirrors of ``default``: the same test database, reached on one node)."""
+    from tests.galera.cluster import HAPROXY_PORT, NODES
+
     env = os.environ.get
 
     def entry(port: int) -> dict:
@@ -77,7 +76,7 @@ def galera_databases(name: str, test_settings: dict) -> dict:
             "OPTIONS": {"charset": "utf8mb4", "init_command": GALERA_INIT_COMMAND},
         }
 
-    databases = {"default": {**entry(GALERA_HAPROXY_PORT), **test_settings}}
-    for number, port in enumerate(GALERA_NODE_PORTS, start=1):
-        databases[f"node{number}"] = {**entry(port), "TEST": {"MIRROR": "default"}}
+    databases = {"default": {**entry(HAPROXY_PORT), **test_settings}}
+    for node in NODES:
+        databases[node.name] = {**entry(node.port), "TEST": {"MIRROR": "default"}}
     return databases

@@ -8,7 +8,8 @@ Everything lives under ``DBSESSIONS_GALERA_DIR`` (default ``/tmp/dbsessions-gale
 data directory, configuration file, socket, log and PID file per node, and HAProxy's. Nodes
 listen on 4306-4308 (clients), 4567/4577/4587 (group), 4568/4578/4588 (IST) and
 4444/4454/4464 (rsync SST); HAProxy on 4300, balancing connections round-robin over the
-nodes that pass its MySQL health check. The machine's own MariaDB (3306) is never touched.
+nodes that pass its MySQL health check. ``DBSESSIONS_GALERA_PORT_OFFSET`` moves every port (a
+second cluster beside the first). The machine's own MariaDB (3306) is never touched.
 
 The Galera suite (``tests/galera``) starts it unless it is running, and stops it afterwards if
 it started it; its tests use :class:`Cluster` to kill, stop, isolate and restart single nodes.
@@ -28,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BASE_DIR = Path(os.environ.get("DBSESSIONS_GALERA_DIR", "/tmp/dbsessions-galera"))
-HAPROXY_PORT = 4300
+#: Added to every port: a second cluster (its own DBSESSIONS_GALERA_DIR) beside the first.
+PORT_OFFSET = int(os.environ.get("DBSESSIONS_GALERA_PORT_OFFSET", "0"))
+HAPROXY_PORT = 4300 + PORT_OFFSET
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 #: Debian packages the cluster needs (MariaDB's server is the machine's own package).
 PACKAGES = {"galera-4": PROVIDER, "rsync": "/usr/bin/rsync", "haproxy": "/usr/sbin/haproxy"}
@@ -54,11 +57,11 @@ class Node:
 
     @property
     def port(self) -> int:
-        return 4305 + self.number
+        return 4305 + self.number + PORT_OFFSET
 
     @property
     def group_port(self) -> int:
-        return 4557 + 10 * self.number
+        return 4557 + 10 * self.number + PORT_OFFSET
 
     @property
     def ist_port(self) -> int:
@@ -66,7 +69,7 @@ class Node:
 
     @property
     def sst_port(self) -> int:
-        return 4434 + 10 * self.number
+        return 4434 + 10 * self.number + PORT_OFFSET
 
     @property
     def directory(self) -> Path:

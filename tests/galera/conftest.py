@@ -14,8 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from testproject.databases import GALERA_NODE_PORTS
-from tests.galera.cluster import Cluster, ClusterError
+from tests.galera.cluster import NODES, Cluster, ClusterError
 
 IN_CI = os.environ.get("CI", "") in ("true", "1")
 
@@ -60,7 +59,7 @@ def on_node(number: int) -> Iterator[None]:
     connection = connections["default"]
     connection.close()
     original = connection.settings_dict
-    connection.settings_dict = {**original, "PORT": str(GALERA_NODE_PORTS[number - 1])}
+    connection.settings_dict = {**original, "PORT": str(NODES[number - 1].port)}
     try:
         yield
     finally:
