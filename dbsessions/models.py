@@ -6,7 +6,7 @@ from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from dbsessions.conf import app_settings
-from dbsessions.dialects import dialect_for
+from dbsessions.dialects import LEASE_TABLE, dialect_for
 
 # Column limits, read from here by whatever bounds a value before it is stored. (The
 # migrations keep their own literal copies: they are history.)
@@ -17,6 +17,9 @@ MAX_PRINCIPAL_LENGTH = 255
 MAX_USER_AGENT_LENGTH = 255
 #: Longest attribute name (a session key) a session can hold.
 MAX_NAME_LENGTH = 200
+#: Longest lease name, and longest lease holder (a purge's token is 32 hex digits).
+MAX_LEASE_NAME_LENGTH = 64
+MAX_LEASE_HOLDER_LENGTH = 64
 
 
 def exact_collation(connection: BaseDatabaseWrapper) -> str | None:
@@ -125,3 +128,24 @@ class ImportedSession(models.Model):
 
     def __str__(self) -> str:
         return f"imported session {self.pk}"
+
+
+class PurgeLease(models.Model):
+    """A lease that one process at a time holds: ``dbsessions.purge.purge_lock`` takes the
+    ``"purge"`` one. The row stays; a lease is free once ``expires_at`` has passed."""
+
+    name = ExactCharField(max_length=MAX_LEASE_NAME_LENGTH, primary_key=True)
+    holder = ExactCharField(
+        max_length=MAX_LEASE_HOLDER_LENGTH,
+        blank=True,
+        help_text="Random token of the process that took the lease last.",
+    )
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = LEASE_TABLE
+        verbose_name = "purge lease"
+        verbose_name_plural = "purge leases"
+
+    def __str__(self) -> str:
+        return f"lease {self.name}"

@@ -12,6 +12,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
 from dbsessions.backends.db import SessionStore
+from dbsessions.models import PurgeLease
+from dbsessions.purge import purge_lock
 from dbsessions.schema.ddl import drop_sql, without_semicolon
 from dbsessions.schema.install import existing_tables, install_schema, table_names
 from dbsessions.schema.offline import vendor_name
@@ -107,8 +109,8 @@ def test_install_matches_migrate_and_leaves_migrate_nothing_to_do(sessions_conne
     drop_tables(sessions_connection)
     output = run()
     assert (
-        "Installed dbsessions_session, dbsessions_attribute and dbsessions_imported on database"
-        in output
+        "Installed dbsessions_session, dbsessions_attribute, dbsessions_imported and "
+        "dbsessions_lease on database" in output
     )
     assert snapshot(sessions_connection) == migrated
     executor = MigrationExecutor(sessions_connection)
@@ -180,9 +182,12 @@ def test_migrating_up_from_0001_gives_the_current_schema_and_keeps_the_data(
     with pytest.raises(CommandError) as failure:
         run("--check")
     assert "Table dbsessions_imported is missing." in str(failure.value)
+    assert "Table dbsessions_lease is missing." in str(failure.value)
     if sessions_connection.vendor == "mysql":
         assert "Column dbsessions_attribute.name has collation" in str(failure.value)
-    with pytest.raises(CommandError, match="dbsessions_imported missing .*migrate dbsessions"):
+    with pytest.raises(
+        CommandError, match="dbsessions_imported, dbsessions_lease missing .*migrate dbsessions"
+    ):
         run()
 
     executor = MigrationExecutor(sessions_connection)
@@ -195,3 +200,23 @@ def test_migrating_up_from_0001_gives_the_current_schema_and_keeps_the_data(
     assert dict(SessionStore(store.session_key).items()) == {"cart": 1, "café": 2, "Cart": 3}
     # MySQL's introspection reads column sizes from the rows: leave none for the snapshot.
     loaded.delete()
+
+
+def test_migrating_up_from_0002_adds_the_purge_lease(sessions_connection, migrated):
+    """A site installed before 0003: no lease table, so --check names it and a purge cannot
+    take the lease until ``migrate`` has run."""
+    executor = MigrationExecutor(sessions_connection)
+    executor.migrate([("dbsessions", "0002_exact_names_import_ledger")])
+    with pytest.raises(CommandError) as failure:
+        run("--check")
+    assert str(failure.value).splitlines()[1:] == ["  - Table dbsessions_lease is missing."]
+    with pytest.raises(CommandError, match="^dbsessions_lease missing .*migrate dbsessions"):
+        run()
+
+    executor = MigrationExecutor(sessions_connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("dbsessions"))
+    assert "is as expected" in run("--check")
+    with purge_lock(sessions_connection) as lease:
+        assert lease
+    # MySQL's introspection reads column sizes from the rows: leave none for the snapshot.
+    PurgeLease.objects.using(sessions_connection.alias).all().delete()

@@ -98,10 +98,13 @@ def test_sql_for_each_vendor(vendor, tokens):
     for token in tokens:
         assert token in output
     statements = [line for line in output.splitlines() if line and not line.startswith("--")]
-    assert [s.split(" (")[0].split()[:2] for s in statements[:3]] == [["CREATE", "TABLE"]] * 3
+    assert [s.split(" (")[0].split()[:2] for s in statements[:4]] == [["CREATE", "TABLE"]] * 4
     # Unique (session, name) and the foreign key are part of the tables, not optional.
     assert "UNIQUE" in statements[1].upper()
     assert "dbsessions_imported" in statements[2].lower() and "UNIQUE" in statements[2].upper()
+    # The purge lease: its name is the primary key.
+    assert "dbsessions_lease" in statements[3].lower()
+    assert "PRIMARY KEY" in statements[3].split(",")[0].upper()
     assert any("FOREIGN KEY" in s or "REFERENCES" in s for s in statements)
     assert sum(s.upper().startswith("CREATE INDEX") for s in statements) >= 2
 
@@ -172,6 +175,8 @@ EXACT_COLUMNS = {
     ("dbsessions_session", "principal"),
     ("dbsessions_attribute", "name"),
     ("dbsessions_imported", "app_name"),
+    ("dbsessions_lease", "name"),
+    ("dbsessions_lease", "holder"),
 }
 
 

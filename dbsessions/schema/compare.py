@@ -144,9 +144,12 @@ def _expected_type(field: Field[Any, Any]) -> str:
 
 
 def _nullable(connection: BaseDatabaseWrapper, field: Field[Any, Any]) -> bool:
-    # Oracle stores '' as NULL, so Django creates its text columns nullable.
+    # Oracle stores '' as NULL, so Django creates its text columns nullable (but for a
+    # primary key).
     return field.null or (
-        connection.features.interprets_empty_strings_as_nulls and field.empty_strings_allowed
+        connection.features.interprets_empty_strings_as_nulls
+        and field.empty_strings_allowed
+        and not field.primary_key
     )
 
 
