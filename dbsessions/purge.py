@@ -20,9 +20,16 @@ expiry exactly there, so a capped session is one kept in use until its absolute 
 row saved before the setting, whose expiry lies past it). The setting at purge time decides: a
 session capped under a shorter timeout than today's counts as idle. Telling them apart costs
 one read of the batch's locked rows by primary key, and nothing without the setting.
+
+One purge at a time (``purge_lock``): a purge takes the ``"purge"`` row of the lease table
+(``PurgeLease``) for ``LEASE_SECONDS``, renews it after each batch and releases it at the end.
+The lease is a row, not a server's lock, so it holds across the nodes of a cluster (Galera's
+GET_LOCK is local to one node) and on every vendor. Its times are the application's clock.
 """
 
 import json
+import logging
+import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -39,8 +46,17 @@ from dbsessions import purge_pace, retry
 from dbsessions.conf import app_settings
 from dbsessions.dialects import Dialect, dialect_for, id_list
 from dbsessions.locks import lock_sessions
-from dbsessions.models import Session
+from dbsessions.models import PurgeLease, Session
 from dbsessions.signals import sessions_purged
+
+logger = logging.getLogger("dbsessions")
+
+#: Seconds a purge lease lasts unless renewed. A purge renews it after every batch (about
+#: 50 ms), so only a purge that died, or a batch stuck for a minute, lets it lapse; after a
+#: crash, the next purge can start at most this long after the last renewal.
+LEASE_SECONDS = 60.0
+#: The lease a purge takes: one per database, whatever application it purges.
+PURGE_LEASE = "purge"
 
 
 @dataclass
@@ -55,6 +71,8 @@ class PurgeResult:
     picked: int = 0
     #: Of ``sessions``, those that had reached their ``ABSOLUTE_TIMEOUT`` cap.
     absolute: int = 0
+    #: True when a renewal found the purge lease taken by another purge, which goes on.
+    lease_lost: bool = False
 
     def add(self, other: "PurgeResult") -> None:
         self.sessions += other.sessions
@@ -178,13 +196,15 @@ def purge_expired(
     max_seconds: float | None = None,
     sleep: float | None = None,
     on_batch: Callable[[PurgeResult], None] | None = None,
+    lease: "Lease | None" = None,
 ) -> PurgeResult:
     """Purge batch after batch until no expired session is left (or time runs out).
 
     ``app_name=None`` purges every application sharing the tables. ``sleep`` (seconds between
     batches) defaults to what lets concurrent requests in on the vendor (25 ms on SQLite).
-    ``on_batch`` receives the running total after each batch. Sends ``sessions_purged`` with
-    the counts when done.
+    ``on_batch`` receives the running total after each batch. With ``lease`` (``purge_lock``'s),
+    each batch renews it, and the purge stops once another purge has taken it
+    (``lease_lost``). Sends ``sessions_purged`` with the counts when done.
     """
     started = time.monotonic()
     connection = connections[using]
@@ -207,13 +227,16 @@ def purge_expired(
                 total.add(batch)
                 if on_batch is not None:
                     on_batch(total)
+                if lease is not None and not lease.renew():
+                    total.lease_lost = True
+                    break
                 # Requests can write while the WAL is checkpointed: that is pause already.
                 paused = checkpoint()
                 if batch.picked == 0:
                     break
                 if sleep > paused:
                     time.sleep(sleep - paused)
-            if total.stopped_early:
+            if total.stopped_early or total.lease_lost:
                 break
     total.seconds = time.monotonic() - started
     sessions_purged.send(
@@ -224,7 +247,7 @@ def purge_expired(
         attributes=total.attributes,
         reasons=total.reasons,
         seconds=total.seconds,
-        complete=not total.stopped_early,
+        complete=not (total.stopped_early or total.lease_lost),
     )
     return total
 
@@ -251,26 +274,149 @@ def count_expired(using: str, app_name: str | None) -> tuple[int, int]:
     return sessions, attributes
 
 
-@contextmanager
-def purge_lock(connection: BaseDatabaseWrapper) -> Iterator[bool]:
-    """Yield whether this process may purge the database: False while another holds the lock.
+class Lease:
+    """A purge lease on one database: true while this process holds it.
 
-    The lock (the dialect's ``purge_lock_sql``) belongs to the database session, outlives each
-    batch's transaction and vanishes if the process dies. Vendors without one purge unlocked.
+    ``expires_at`` is when the lease ends unless renewed: ours when held, the other holder's
+    when not (None if the row was gone). The holder token is random per purge.
     """
-    statements = dialect_for(connection).purge_lock_sql(connection.settings_dict["NAME"])
-    if statements is None:
-        yield True
-        return
-    lock, lock_params, unlock, unlock_params = statements
-    with connection.cursor() as cursor:
-        cursor.execute(lock, lock_params)
-        acquired = bool(cursor.fetchone()[0])
-    if not acquired:
-        yield False
+
+    def __init__(self, using: str, name: str = PURGE_LEASE, seconds: float = LEASE_SECONDS):
+        self.using = using
+        self.name = name
+        self.seconds = seconds
+        self.token = secrets.token_hex(16)
+        self.held = False
+        self.expires_at: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free or expired, in a short transaction of its own (inside a
+        caller's transaction, in that one). A conflict with another taker (a deadlock, or a
+        cluster node's certification failure) is retried, and then shows the other's lease;
+        one that outlasts the retries counts as not acquired."""
+        try:
+            self.held = retry.run(self._take, self.using, "purge lease")
+        except DatabaseError as exc:
+            if connections[self.using].in_atomic_block or not _conflict(exc, self.using):
+                raise
+            logger.warning("Purge lease on database %r: conflict; not acquired.", self.using)
+            self.held = False
+        if not self.held:
+            self.expires_at = (
+                PurgeLease.objects.using(self.using)
+                .filter(name=self.name)
+                .values_list("expires_at", flat=True)
+                .first()
+            )
+        return self.held
+
+    def renew(self) -> bool:
+        """Extend the lease by ``seconds`` from now; False (and no longer held) if another
+        purge has taken it meanwhile, or a conflict outlasted the retries."""
+        if not self.held:
+            return False
+        until = timezone.now() + timedelta(seconds=self.seconds)
+        try:
+            self.held = retry.run(lambda: self._hold(until), self.using, "purge lease")
+        except DatabaseError as exc:
+            if connections[self.using].in_atomic_block or not _conflict(exc, self.using):
+                raise
+            logger.warning("Purge lease on database %r: conflict; renewal lost.", self.using)
+            self.held = False
+        if self.held:
+            self.expires_at = until
+        else:
+            logger.warning("Purge lease on database %r taken by another purge.", self.using)
+        return self.held
+
+    def release(self) -> None:
+        """Expire the lease now, if it is still ours; it lapses by itself if this fails on a
+        conflict."""
+        if not self.held:
+            return
+        self.held = False
+        connection = connections[self.using]
+        if connection.in_atomic_block and connection.needs_rollback:
+            return  # the caller's transaction rolls back our take with the rest
+        now = timezone.now()
+        try:
+            if retry.run(lambda: self._hold(now), self.using, "purge lease"):
+                self.expires_at = now
+        except DatabaseError as exc:
+            if connections[self.using].in_atomic_block or not _conflict(exc, self.using):
+                raise
+            logger.warning(
+                "Purge lease on database %r: conflict on release; it ends at %s.",
+                self.using,
+                self.expires_at,
+            )
+
+    def _take(self) -> bool:
+        connection = connections[self.using]
+        dialect = dialect_for(connection)
+        adapt = connection.ops.adapt_datetimefield_value
+        now = timezone.now()
+        until = now + timedelta(seconds=self.seconds)
+        with transaction.atomic(using=self.using), connection.cursor() as cursor:
+            try:
+                # A savepoint: a duplicate the statement does not ignore (two inserts at once
+                # on Oracle) leaves the transaction usable.
+                with transaction.atomic(using=self.using):
+                    cursor.execute(dialect.lease_insert_sql, [self.name, "", adapt(now)])
+            except IntegrityError:
+                pass
+            cursor.execute(
+                dialect.lease_take_sql,
+                [self.token, adapt(until), self.name, adapt(now), self.token],
+            )
+            taken: bool = cursor.rowcount == 1
+        if taken:
+            self.expires_at = until
+        return taken
+
+    def _hold(self, until: datetime) -> bool:
+        connection = connections[self.using]
+        dialect = dialect_for(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                dialect.lease_hold_sql,
+                [connection.ops.adapt_datetimefield_value(until), self.name, self.token],
+            )
+            return bool(cursor.rowcount == 1)
+
+
+def _conflict(exc: DatabaseError, using: str) -> bool:
+    return retry.is_conflict(exc, connections[using].vendor)
+
+
+@contextmanager
+def purge_lock(
+    connection: BaseDatabaseWrapper, *, seconds: float = LEASE_SECONDS
+) -> Iterator[Lease]:
+    """Yield the purge lease of ``connection``'s database: true if this process may purge,
+    false while another purge holds it (its ``expires_at`` then says until when).
+
+    Pass it to ``purge_expired(lease=...)`` so that each batch renews it; it is released on
+    the way out. A process that dies leaves it to lapse ``seconds`` after its last renewal.
+    """
+    lease = Lease(connection.alias, seconds=seconds)
+    if not lease.acquire():
+        yield lease
         return
     try:
-        yield True
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(unlock, unlock_params)
+        yield lease
+    except BaseException:
+        # The purge's own error matters more than the release's; the lease then lapses.
+        try:
+            lease.release()
+        except DatabaseError:
+            logger.warning(
+                "Purge lease on database %r not released; it lapses at %s.",
+                connection.alias,
+                lease.expires_at,
+            )
+        raise
+    lease.release()

@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from dbsessions.dialects import (
     DIALECTS,
+    LEASE_TABLE,
     Dialect,
     MSSQLDialect,
     MySQLDialect,
@@ -45,7 +46,6 @@ STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "purge_lock_expired_sql": [(50,)],
     "purge_delete_sql": [([1, 2],)],
     "delete_by_ids_sql": [("some_table",)],
-    "purge_lock_sql": [("dbsessions",)],
 }
 
 #: Statements a dialect builds only where the flag says so; the others raise.
@@ -60,7 +60,7 @@ OPTIONAL_STATEMENTS = {
 
 def every_statement(d) -> list[str]:
     """Every statement the dialect builds: each ``*_sql`` property, method and class
-    attribute (the purge lock's pair of statements included)."""
+    attribute (the purge lease's included)."""
     statements = []
     for name in sorted(n for n in dir(d) if n.endswith("_sql")):
         value = getattr(d, name)
@@ -77,12 +77,7 @@ def every_statement(d) -> list[str]:
         for arguments in STATEMENT_ARGUMENTS[name]:
             if name == "upsert_sql" and arguments[0] > d.upsert_batch:
                 continue
-            built = value(*arguments)
-            if name == "purge_lock_sql":
-                if built is not None:
-                    statements += [built[0], built[2]]
-            else:
-                statements.append(built)
+            statements.append(value(*arguments))
     return statements
 
 
@@ -210,7 +205,39 @@ def test_lob_values_are_read_and_others_kept():
 def test_configured_table_names_are_used():
     for cls in DIALECTS.values():
         d = cls("custom_sessions", "custom_attributes")
-        assert all("dbsessions_" not in sql for sql in every_statement(d))
+        # The lease table keeps its name, as the import ledger does.
+        lease = d.quote(LEASE_TABLE)
+        statements = every_statement(d)
+        assert all("dbsessions_" not in sql.replace(lease, "") for sql in statements)
+        assert {sql for sql in statements if lease in sql} == {
+            d.lease_insert_sql,
+            d.lease_take_sql,
+            d.lease_hold_sql,
+        }
+
+
+@pytest.mark.parametrize("cls", [*DIALECTS.values(), Dialect])
+def test_the_lease_is_one_row_written_by_its_name(cls):
+    """The take matches a free, expired or own lease; holding it needs the row to name us;
+    the insert leaves an existing row alone (each vendor's way)."""
+    d = dialect(cls)
+    quote = d.quote
+    assert d.lease_insert_sql.count("%s") == 3
+    assert d.lease_take_sql.count("%s") == 5 and d.lease_hold_sql.count("%s") == 3
+    take_where = d.lease_take_sql.split(" WHERE ")[1]
+    assert take_where == (
+        f"{quote('name')} = %s AND ({quote('expires_at')} <= %s OR {quote('holder')} = %s)"
+    )
+    assert d.lease_hold_sql.endswith(f"WHERE {quote('name')} = %s AND {quote('holder')} = %s")
+    ignores = {
+        "postgresql": "ON CONFLICT",
+        "sqlite": "ON CONFLICT",
+        "mysql": "INSERT IGNORE",
+        "oracle": "WHEN NOT MATCHED THEN INSERT",
+        "mssql": "WITH (HOLDLOCK)",
+        "generic": "WHEN NOT MATCHED THEN INSERT",
+    }
+    assert ignores[d.vendor] in d.lease_insert_sql
 
 
 def test_large_values_are_split_across_upserts():

@@ -12,11 +12,11 @@ from django.apps import apps
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from dbsessions.dialects.base import (
+    LEASE_TABLE,
     MAX_BYTES_PER_STATEMENT,
     MAX_ROWS_PER_STATEMENT,
     Dialect,
     OnConflictUpsert,
-    PurgeLockSQL,
     chunks,
     id_list,
     upsert_batches,
@@ -29,6 +29,7 @@ from dbsessions.dialects.sqlite import SQLiteDialect
 
 __all__ = [
     "DIALECTS",
+    "LEASE_TABLE",
     "MAX_BYTES_PER_STATEMENT",
     "MAX_ROWS_PER_STATEMENT",
     "Dialect",
@@ -37,7 +38,6 @@ __all__ = [
     "OnConflictUpsert",
     "OracleDialect",
     "PostgreSQLDialect",
-    "PurgeLockSQL",
     "SQLiteDialect",
     "as_bytes",
     "chunks",

@@ -18,8 +18,10 @@ T = TypeVar("T")
 
 #: Parameters of a statement, as Django's cursors take them.
 Params = list[Any]
-#: (try-lock SQL, its parameters, unlock SQL, its parameters) of a purge lock.
-PurgeLockSQL = tuple[str, Params, str, Params]
+
+#: The table of leases (``dbsessions.models.PurgeLease``): one row per lease name, whatever the
+#: session tables are called.
+LEASE_TABLE = "dbsessions_lease"
 
 # SQL Server allows 2,100 parameters per statement, Oracle 1,000 items in an IN list.
 MAX_ROWS_PER_STATEMENT = 500
@@ -403,6 +405,58 @@ class Dialect:
     wal_checkpoint_sql: ClassVar[str | None] = None
     set_wal_autocheckpoint_sql: ClassVar[str | None] = None
 
+    # The purge lease (``dbsessions.purge.purge_lock``) --------------------------------------
+    # One row per lease name: a holder token and an expiry, compared with the application's
+    # clock. Every statement is a single-row write by primary key, so two nodes of a
+    # cluster that take the lease at once conflict on that row, and one of them loses.
+
+    @cached_property
+    def quoted_lease_table(self) -> str:
+        return self.quote(LEASE_TABLE)
+
+    @cached_property
+    def lease_insert_sql(self) -> str:
+        """Insert the lease row (name, holder, expires_at) unless it exists. Standard SQL's
+        MERGE; a concurrent insert of the same name may still raise an integrity error,
+        which means the row exists."""
+        quote = self.quote
+        columns = f"{quote('name')}, {quote('holder')}, {quote('expires_at')}"
+        return (
+            f"MERGE INTO {self.quoted_lease_table}{self.merge_hint} AS t "
+            f"USING (VALUES (%s, %s, %s)) AS src ({columns}) "
+            f"ON t.{quote('name')} = src.{quote('name')} "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) "
+            f"VALUES (src.{quote('name')}, src.{quote('holder')}, src.{quote('expires_at')})"
+            f"{self.merge_end}"
+        )
+
+    #: Table hint of the lease's MERGE, and what ends a MERGE statement.
+    merge_hint: ClassVar[str] = ""
+    merge_end: ClassVar[str] = ""
+
+    @cached_property
+    def lease_take_sql(self) -> str:
+        """Take the lease if it is free, expired or already ours; one row updated says it is
+        ours. Parameters: holder, new expiry, name, now, holder."""
+        quote = self.quote
+        return (
+            f"UPDATE {self.quoted_lease_table} "
+            f"SET {quote('holder')} = %s, {quote('expires_at')} = %s "
+            f"WHERE {quote('name')} = %s "
+            f"AND ({quote('expires_at')} <= %s OR {quote('holder')} = %s)"
+        )
+
+    @cached_property
+    def lease_hold_sql(self) -> str:
+        """Move our lease's expiry (forward to renew it, to now to release it), only while the
+        row still names us; no row updated: another holder took it. Parameters: the expiry,
+        name, holder."""
+        quote = self.quote
+        return (
+            f"UPDATE {self.quoted_lease_table} SET {quote('expires_at')} = %s "
+            f"WHERE {quote('name')} = %s AND {quote('holder')} = %s"
+        )
+
     # Transactions ------------------------------------------------------------------------
 
     def reads_latest_in_transaction(self, connection: Any) -> bool:
@@ -423,12 +477,6 @@ class Dialect:
         rolled the transaction back as a deadlock victim or for a serialization failure."""
         sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
         return sqlstate in cls.conflict_sqlstates
-
-    def purge_lock_sql(self, database_name: str) -> PurgeLockSQL | None:
-        """(try-lock SQL, params, unlock SQL, params) of the one-purger-per-database lock,
-        a session-level lock that outlives each batch's transaction and dies with the
-        process; None where the vendor has none (two purges then share the work)."""
-        return None
 
 
 class OnConflictUpsert(Dialect):
@@ -452,6 +500,15 @@ class OnConflictUpsert(Dialect):
             f"INSERT INTO {self.quoted_attribute_table} "
             f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
             f"VALUES {rows} {self.on_conflict}"
+        )
+
+    @cached_property
+    def lease_insert_sql(self) -> str:
+        quote = self.quote
+        return (
+            f"INSERT INTO {self.quoted_lease_table} "
+            f"({quote('name')}, {quote('holder')}, {quote('expires_at')}) VALUES (%s, %s, %s) "
+            f"ON CONFLICT ({quote('name')}) DO NOTHING"
         )
 
 

@@ -22,6 +22,9 @@ class MSSQLDialect(Dialect):
     lock_suffix = ""
     has_upsert = True
     octet_length_template: ClassVar[str] = "DATALENGTH(%(expressions)s)"
+    # Without HOLDLOCK two MERGEs can both take the insert branch; T-SQL ends a MERGE with ";".
+    merge_hint: ClassVar[str] = " WITH (HOLDLOCK)"
+    merge_end: ClassVar[str] = ";"
 
     @property
     def exact_collation(self) -> str | None:

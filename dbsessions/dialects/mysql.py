@@ -5,12 +5,9 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any, ClassVar
 
-from dbsessions.dialects.base import Dialect, Params, PurgeLockSQL
+from dbsessions.dialects.base import Dialect, Params
 
 _MYSQL_ESCAPED = (b"\\", b"'", b'"', b"\0", b"\n", b"\r", b"\x1a")
-
-#: The longest name GET_LOCK accepts.
-_MAX_LOCK_NAME_LENGTH = 64
 
 
 def _backquote(name: str) -> str:
@@ -121,17 +118,22 @@ class MySQLDialect(Dialect):
             f"STRAIGHT_JOIN {table} AS t ON t.`id` = d.`id`"
         )
 
-    def purge_lock_sql(self, database_name: str) -> PurgeLockSQL | None:
-        """GET_LOCK names are server-wide: the database's name is in it, so two databases of
-        one server can be purged at the same time."""
-        name: Params = [f"dbsessions_purge:{database_name}"[:_MAX_LOCK_NAME_LENGTH]]
-        return "SELECT GET_LOCK(%s, 0)", name, "SELECT RELEASE_LOCK(%s)", name
+    @cached_property
+    def lease_insert_sql(self) -> str:
+        """IGNORE skips the duplicate name (and would turn bad values into warnings: ours are
+        a fixed name, a token and a time)."""
+        quote = self.quote
+        return (
+            f"INSERT IGNORE INTO {self.quoted_lease_table} "
+            f"({quote('name')}, {quote('holder')}, {quote('expires_at')}) VALUES (%s, %s, %s)"
+        )
 
     @classmethod
     def is_conflict(cls, cause: BaseException) -> bool:
-        """ER_LOCK_DEADLOCK (1213). A lock wait timeout (1205) is not one: the lock was held
-        for ``innodb_lock_wait_timeout``, and the transaction is not even rolled back unless
-        ``innodb_rollback_on_timeout`` is on."""
+        """ER_LOCK_DEADLOCK (1213), which Galera also raises for a transaction that lost a
+        certification conflict with another node's (at a statement or at COMMIT). A lock wait
+        timeout (1205) is not one: the lock was held for ``innodb_lock_wait_timeout``, and the
+        transaction is not even rolled back unless ``innodb_rollback_on_timeout`` is on."""
         args = cause.args
         return bool(args) and args[0] == 1213
 

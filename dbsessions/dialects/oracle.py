@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, ClassVar
 
 from dbsessions.dialects.base import Dialect, Params
@@ -57,6 +57,20 @@ class OracleDialect(Dialect):
     def upsert_params(self, session_id: int, rows: Sequence[tuple[str, object]]) -> Params:
         ((name, value),) = rows
         return [session_id, name, value, value]
+
+    @cached_property
+    def lease_insert_sql(self) -> str:
+        """Oracle names no table alias with AS and has no VALUES row constructor; two inserts
+        at once may still raise ORA-00001, which means the row exists."""
+        quote = self.quote
+        columns = f"{quote('name')}, {quote('holder')}, {quote('expires_at')}"
+        return (
+            f"MERGE INTO {self.quoted_lease_table} t "
+            f"USING (SELECT %s {quote('name')}, %s {quote('holder')}, %s {quote('expires_at')} "
+            f"FROM dual) src ON (t.{quote('name')} = src.{quote('name')}) "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) "
+            f"VALUES (src.{quote('name')}, src.{quote('holder')}, src.{quote('expires_at')})"
+        )
 
     @cache
     def expired_sessions_sql(self, limit: int) -> str:

@@ -4,10 +4,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, ClassVar
 
-from dbsessions.dialects.base import OnConflictUpsert, Params, PurgeLockSQL, id_list
-
-# An arbitrary 63-bit key for pg_try_advisory_lock, fixed so every machine agrees on it.
-PURGE_LOCK_KEY = 0x6462736573735F70
+from dbsessions.dialects.base import OnConflictUpsert, id_list
 
 
 class PostgreSQLDialect(OnConflictUpsert):
@@ -72,11 +69,6 @@ class PostgreSQLDialect(OnConflictUpsert):
             f"(SELECT {quote('id')} FROM gone) RETURNING 1) "
             "SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM attrs)"
         )
-
-    def purge_lock_sql(self, database_name: str) -> PurgeLockSQL | None:
-        """An advisory lock; each database has its own lock space."""
-        key: Params = [PURGE_LOCK_KEY]
-        return "SELECT pg_try_advisory_lock(%s)", key, "SELECT pg_advisory_unlock(%s)", key
 
     def reads_latest_in_transaction(self, connection: Any) -> bool:
         """READ COMMITTED (Django's default; READ UNCOMMITTED behaves so) takes a snapshot

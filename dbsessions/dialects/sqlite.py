@@ -25,8 +25,7 @@ class SQLiteDialect(OnConflictUpsert):
     # The batch holds the database's write lock: what it picked stays expired.
     purge_locks_rows = False
     # The foreign key would look up each deleted session's attributes, which the batch
-    # deletes itself under the write lock. (SQLite serialises writers itself, so it needs
-    # no purge lock either: the base's None.)
+    # deletes itself under the write lock.
     purge_without_constraint_checks = True
 
     def reads_latest_in_transaction(self, connection: Any) -> bool:

@@ -1,13 +1,22 @@
 """``manage.py purge_sessions``: delete expired sessions in small batches (run it from cron)."""
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
+from django.utils import timezone
 
 from dbsessions.conf import app_settings
-from dbsessions.purge import PurgeResult, count_expired, purge_expired, purge_lock
+from dbsessions.purge import (
+    LEASE_SECONDS,
+    Lease,
+    PurgeResult,
+    count_expired,
+    purge_expired,
+    purge_lock,
+)
 
 BAR_WIDTH = 30
 #: Plain progress lines (not a terminal) at most this often.
@@ -17,7 +26,8 @@ LINE_INTERVAL = 5.0
 class Command(BaseCommand):
     help = (
         "Delete expired sessions and their attributes in batches, each its own short "
-        "transaction. Only one purge runs at a time per database."
+        "transaction. Only one purge runs at a time per database, across a cluster's nodes "
+        f"too (a lease of {LEASE_SECONDS:g} s, renewed after each batch)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -85,21 +95,27 @@ class Command(BaseCommand):
                     f"{scope} on database {alias!r}."
                 )
                 return
-            with purge_lock(connections[alias]) as acquired:
-                if not acquired:
+            with purge_lock(connections[alias]) as lease:
+                if not lease:
                     self.stdout.write(
-                        f"Another purge_sessions is running on database {alias!r}; "
-                        "leaving the work to it."
+                        f"Another purge_sessions is running on database {alias!r}"
+                        f"{_until(lease.expires_at)}; leaving the work to it."
                     )
                     return
-                result = self._purge(alias, app_name, batch_size, max_seconds, sleep)
+                result = self._purge(alias, app_name, batch_size, max_seconds, sleep, lease)
         except DatabaseError as exc:
             raise CommandError(f"Purge failed on database {alias!r}: {exc}") from exc
         summary = (
             f"{result.sessions:,} sessions ({result.attributes:,} attributes) "
             f"in {result.seconds:.1f} s."
         )
-        if result.stopped_early:
+        if result.lease_lost:
+            remaining, _ = count_expired(alias, app_name)
+            self.stdout.write(
+                f"Stopped: another purge_sessions took over the purge lease on database "
+                f"{alias!r}. Purged {summary} {remaining:,} expired sessions remain, left to it."
+            )
+        elif result.stopped_early:
             remaining, _ = count_expired(alias, app_name)
             self.stdout.write(
                 f"Stopped after the {max_seconds:g} s budget: purged {summary} "
@@ -115,6 +131,7 @@ class Command(BaseCommand):
         batch_size: int | None,
         max_seconds: float | None,
         sleep: float | None,
+        lease: Lease,
     ) -> PurgeResult:
         expected, _ = count_expired(alias, app_name)
         tty = self.stdout.isatty()
@@ -136,6 +153,7 @@ class Command(BaseCommand):
             max_seconds=max_seconds,
             sleep=sleep,
             on_batch=on_batch,
+            lease=lease,
         )
         if tty:
             self.stdout.write("")
@@ -146,3 +164,12 @@ def _bar(done: int, expected: int) -> str:
     share = min(done / expected, 1.0) if expected else 1.0
     filled = int(share * BAR_WIDTH)
     return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {share:4.0%} {done:,}/{expected:,}"
+
+
+def _until(expires_at: datetime | None) -> str:
+    """When the other purge's lease ends, in UTC to the second (it renews it as it goes)."""
+    if expires_at is None:
+        return ""
+    if timezone.is_naive(expires_at):  # USE_TZ = False: local time
+        return f" (its lease runs until {expires_at:%Y-%m-%d %H:%M:%S})"
+    return f" (its lease runs until {expires_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)"
