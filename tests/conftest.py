@@ -24,10 +24,7 @@ VENDOR_MARKERS = {"postgresql": "postgresql", "mysql": "mysql"}
 
 # The Galera suite runs on its own, in the environment that points the settings at the cluster
 # (tox's galera environment); the rest of the suite does not run there.
-if getattr(settings, "GALERA", False):
-    collect_ignore_glob = ["test_*.py"]
-else:
-    collect_ignore_glob = ["galera/*"]
+collect_ignore_glob = ["test_*.py"] if getattr(settings, "GALERA", False) else ["galera/*"]
 
 
 def pytest_collection_modifyitems(config, items):
