@@ -25,6 +25,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -378,6 +380,23 @@ class Cluster:
             _wait(lambda: not _alive(haproxy), "HAProxy to stop", timeout=10)
         for node in reversed(NODES):
             self.stop_node(node)
+
+
+@contextmanager
+def on_node(number: int) -> Iterator[None]:
+    """Within the block, this thread's Django ``default`` connection goes straight to node
+    ``number`` (Django's connections belong to their thread: other threads are unaffected)."""
+    from django.db import connections
+
+    connection = connections["default"]
+    connection.close()
+    original = connection.settings_dict
+    connection.settings_dict = {**original, "PORT": str(NODES[number - 1].port)}
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict = original
 
 
 def _alive(pid: int) -> bool:

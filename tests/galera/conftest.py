@@ -8,13 +8,13 @@ it. Where it cannot start, the suite is skipped, except under ``CI=true``, where
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
-from tests.galera.cluster import NODES, Cluster, ClusterError
+from tests.galera.cluster import Cluster, ClusterError, on_node
+
+__all__ = ["on_node"]
 
 IN_CI = os.environ.get("CI", "") in ("true", "1")
 
@@ -50,18 +50,3 @@ def cluster(galera_cluster: Cluster) -> Iterator[Cluster]:
     galera_cluster.wait_synced()
     yield galera_cluster
     galera_cluster.wait_synced(timeout=120)
-
-
-@contextmanager
-def on_node(number: int) -> Iterator[None]:
-    """Within the block, this thread's ``default`` connection goes straight to node ``number``
-    (Django's connections belong to their thread, so other threads are unaffected)."""
-    connection = connections["default"]
-    connection.close()
-    original = connection.settings_dict
-    connection.settings_dict = {**original, "PORT": str(NODES[number - 1].port)}
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict = original

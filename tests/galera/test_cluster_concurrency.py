@@ -12,7 +12,7 @@ from django.db import connections
 from dbsessions.backends.db import SessionStore
 from dbsessions.models import Attribute, Session
 from tests.galera.conftest import on_node
-from tests.utils import run_threads
+from tests.utils import override_dbsessions, run_threads
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -38,7 +38,15 @@ def node_name() -> str:
         return cursor.fetchone()[0]
 
 
-def test_distinct_keys_saved_from_every_node_are_all_kept(cluster):
+#: Without TOUCH_INTERVAL every save rewrites the session row; with it, saves within the
+#: interval write only their attributes.
+TOUCH_INTERVALS = pytest.mark.parametrize(
+    "touch_interval", [None, 300], ids=["rows", "attributes"]
+)
+
+
+@TOUCH_INTERVALS
+def test_distinct_keys_saved_from_every_node_are_all_kept(cluster, touch_interval):
     key = new_session(shared="start")
     names = set()
 
@@ -50,7 +58,8 @@ def test_distinct_keys_saved_from_every_node_are_all_kept(cluster):
                 session[f"thread{index}-{save}"] = save
                 session.save()
 
-    assert run_threads(writer, THREADS) == []
+    with override_dbsessions(TOUCH_INTERVAL=touch_interval):
+        assert run_threads(writer, THREADS) == []
     assert names == {"node1", "node2", "node3"}
     data = SessionStore(key).load()
     expected = {f"thread{i}-{s}": s for i in range(THREADS) for s in range(SAVES)}
@@ -104,6 +113,7 @@ def race_end_and_save(key: str) -> None:
             session = SessionStore(key)
             session.load()
             session["cart"] = ["apple"]
+            session["new"] = 1  # a new attribute row: its foreign key must find the session
             go.wait()
             # UpdateError: the end came first, and the save must not bring the session back.
             with contextlib.suppress(UpdateError):
@@ -112,10 +122,12 @@ def race_end_and_save(key: str) -> None:
     assert run_threads(lambda index: (end, save)[index](), 2) == []
 
 
-def test_session_ended_on_one_node_while_another_saves_it_stays_ended(cluster):
+@TOUCH_INTERVALS
+def test_session_ended_on_one_node_while_another_saves_it_stays_ended(cluster, touch_interval):
     for _ in range(20):
         key = new_session(cart=[])
-        race_end_and_save(key)
+        with override_dbsessions(TOUCH_INTERVAL=touch_interval):
+            race_end_and_save(key)
         for number in range(1, NODES + 1):
             with on_node(number):
                 assert SessionStore(key).load() == {}, f"node {number} brought the session back"
