@@ -28,7 +28,7 @@ collect_ignore_glob = ["test_*.py"] if getattr(settings, "GALERA", False) else [
 
 
 def pytest_collection_modifyitems(config, items):
-    vendor = os.environ.get("DBSESSIONS_DB", "sqlite")
+    vendor = settings.VENDOR
     separate = getattr(settings, "SEPARATE_SESSIONS_DB", False)
     for item in items:
         for marker, name in VENDOR_MARKERS.items():
