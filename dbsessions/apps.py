@@ -27,7 +27,7 @@ class SimpleDbSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from dbsessions.api import end_sessions_on_password_change
-        from dbsessions.checks import check_session_cache, check_settings
+        from dbsessions.checks import check_cluster, check_session_cache, check_settings
 
         post_save.connect(
             end_sessions_on_password_change,
@@ -36,6 +36,7 @@ class SimpleDbSessionsConfig(AppConfig):
         )
         checks.register(check_settings)
         checks.register(check_session_cache)
+        checks.register(check_cluster, checks.Tags.database)
 
 
 class DbSessionsConfig(SimpleDbSessionsConfig):

@@ -8,9 +8,11 @@ from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.db import connections
 
 from dbsessions.backends.cached_db import SessionStore as CachedSessionStore
 from dbsessions.conf import DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
+from dbsessions.dialects import dialect_for
 from dbsessions.models import MAX_APP_NAME_LENGTH
 
 ROUTER_PATH = "dbsessions.routers.SessionRouter"
@@ -139,6 +141,51 @@ def _check_lifetime() -> list[CheckMessage]:
                 "SESSION_COOKIE_AGE: the idle timeout can never be reached. Make "
                 "SESSION_COOKIE_AGE (the idle timeout) shorter than ABSOLUTE_TIMEOUT.",
                 id="dbsessions.W004",
+            )
+        )
+    return messages
+
+
+#: Retries a save needs on a cluster: of the saves of one key from three Galera nodes at once,
+#: measured here, none needed more than 15 (docs/scaling.md).
+CLUSTER_RETRIES = 15
+
+
+def check_cluster(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """On a multi-primary cluster (Galera): reads that wait for their node to catch up, and
+    retries enough for certification conflicts. A database check: ``migrate`` and
+    ``check --database`` run it."""
+    alias = app_settings.DATABASE
+    if not databases or alias not in databases or alias not in settings.DATABASES:
+        return []
+    connection = connections[alias]
+    reads_wait = dialect_for(connection).cluster_reads_wait(connection)
+    if reads_wait is None:
+        return []
+    messages: list[CheckMessage] = []
+    if not reads_wait:
+        messages.append(
+            Warning(
+                f"The sessions database {alias!r} is a Galera cluster, and its reads do not "
+                "wait for their node to catch up (wsrep_sync_wait).",
+                hint="A request that another node serves right after a save can read the "
+                "session as it was before the save (or find a rotated key unknown). Add "
+                "'init_command': 'SET SESSION wsrep_sync_wait = 1' to the database's OPTIONS.",
+                id="dbsessions.W005",
+            )
+        )
+    retries = app_settings._get("RETRIES")
+    if type(retries) is int and retries < CLUSTER_RETRIES:
+        messages.append(
+            Warning(
+                f"DBSESSIONS['RETRIES'] is {retries}, and the sessions database {alias!r} is "
+                "a Galera cluster.",
+                hint="Saves of one session on several nodes at once lose certification "
+                "conflicts, which a retry settles; a save that runs out of retries fails. "
+                f"Set RETRIES to {CLUSTER_RETRIES} or more.",
+                id="dbsessions.W006",
             )
         )
     return messages

@@ -208,3 +208,13 @@ def test_an_engine_built_on_the_cached_engine_is_checked_too():
 def test_other_and_unimportable_engines_are_not_checked(engine):
     with override_settings(SESSION_ENGINE=engine, CACHES={"default": LOCMEM}):
         assert check_session_cache() == []
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_database_that_is_no_cluster_gets_no_cluster_warning():
+    from django.core.checks import Tags
+
+    from dbsessions.conf import app_settings
+
+    messages = run_checks(databases=[app_settings.DATABASE], tags=[Tags.database])
+    assert [m.id for m in messages if m.id in ("dbsessions.W005", "dbsessions.W006")] == []

@@ -471,6 +471,12 @@ class Dialect:
     #: SQLSTATEs of a serialization failure and of a detected deadlock.
     conflict_sqlstates: ClassVar[frozenset[str]] = frozenset({"40001", "40P01"})
 
+    def cluster_reads_wait(self, connection: Any) -> bool | None:
+        """On a multi-primary cluster, whether ``connection``'s reads wait until its node has
+        applied what the cluster committed before them; None where the server is no such
+        cluster."""
+        return None
+
     @classmethod
     def is_conflict(cls, cause: BaseException) -> bool:
         """Whether the driver's exception (Django's error's ``__cause__``) says the database

@@ -137,6 +137,17 @@ class MySQLDialect(Dialect):
         args = cause.args
         return bool(args) and args[0] == 1213
 
+    def cluster_reads_wait(self, connection: Any) -> bool | None:
+        """A Galera node (``wsrep_on``): reads wait with bit 1 of ``wsrep_sync_wait``."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_sync_wait')"
+            )
+            values = {str(name).lower(): str(value) for name, value in cursor.fetchall()}
+        if values.get("wsrep_on", "OFF").upper() != "ON":
+            return None
+        return int(values.get("wsrep_sync_wait", "0")) & 1 == 1
+
     def reads_latest_in_transaction(self, connection: Any) -> bool:
         """READ COMMITTED (Django's default) reads afresh per statement; REPEATABLE READ (the
         server's default when Django's OPTIONS set none) keeps the first read's snapshot."""
