@@ -3,13 +3,13 @@
 ``@pytest.mark.postgresql`` / ``@pytest.mark.mysql`` tests run only on that vendor and
 ``separate_db`` tests only with ``DBSESSIONS_SEPARATE_DB=1``: each runs in the test command's
 run for that configuration, so under ``CI=true`` none of them is left out. ``tests/galera`` is
-collected only with ``DBSESSIONS_GALERA=1``, and then nothing else is.
+collected only with ``DBSESSIONS_GALERA=1``, which runs the rest of the suite on the cluster
+too, but for the ``one_server`` tests.
 
 A test that asks for ``session_engine``, ``SessionStore`` or ``store`` runs once per engine,
 with ids ``[db]`` and ``[cached_db]`` (see ``tests.utils.ENGINES``).
 """
 
-import os
 from importlib import import_module
 
 import pytest
@@ -21,19 +21,27 @@ from dbsessions.conf import app_settings
 from tests.utils import CACHED_DB_ENGINE, ENGINES, PASSWORD, clear_session_cache
 
 VENDOR_MARKERS = {"postgresql": "postgresql", "mysql": "mysql"}
+ONE_SERVER = (
+    "waits on one server's row locks; Galera nodes do not wait for each other's locks (the "
+    "loser of a conflict fails at its commit, which tests/galera covers)"
+)
 
-# The Galera suite runs on its own, in the environment that points the settings at the cluster
-# (tox's galera environment); the rest of the suite does not run there.
-collect_ignore_glob = ["test_*.py"] if getattr(settings, "GALERA", False) else ["galera/*"]
+# tests/galera needs the cluster's settings (tox's galera environment), which run the rest of
+# the suite on the cluster too, through HAProxy.
+if not getattr(settings, "GALERA", False):
+    collect_ignore_glob = ["galera/*"]
 
 
 def pytest_collection_modifyitems(config, items):
     vendor = settings.VENDOR
     separate = getattr(settings, "SEPARATE_SESSIONS_DB", False)
+    galera = getattr(settings, "GALERA", False)
     for item in items:
         for marker, name in VENDOR_MARKERS.items():
             if item.get_closest_marker(marker) and vendor != name:
                 item.add_marker(pytest.mark.skip(reason=f"{name} only (DBSESSIONS_DB={vendor})"))
+        if item.get_closest_marker("one_server") and galera:
+            item.add_marker(pytest.mark.skip(reason=ONE_SERVER))
         if item.get_closest_marker("separate_db") and not separate:
             item.add_marker(pytest.mark.skip(reason="needs DBSESSIONS_SEPARATE_DB=1"))
 

@@ -7,10 +7,10 @@ rollbacks are real; the isolation set-ups are those users configure (REPEATABLE 
 transactions).
 """
 
-import os
 import threading
 
 import pytest
+from django.conf import settings
 from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connections, transaction
@@ -218,9 +218,7 @@ def test_a_read_committed_load_inside_a_transaction_still_fills_the_cache(vendor
     assert queries_to_load(key) == ({"visits": 1}, 0)
 
 
-SQLITE_ONLY = pytest.mark.skipif(
-    os.environ.get("DBSESSIONS_DB", "sqlite") != "sqlite", reason="SQLite only"
-)
+SQLITE_ONLY = pytest.mark.skipif(settings.VENDOR != "sqlite", reason="SQLite only")
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ def kill_sessions_connection() -> None:
 
 
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
+@pytest.mark.one_server  # the KILL must reach the server that holds the connection
 def test_dropped_connection_gives_an_error_then_recovers(vendor):
     mine, other = SessionStore(), SessionStore()
     mine["cart"] = {"apple": 1}

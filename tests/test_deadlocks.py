@@ -35,6 +35,7 @@ from tests.utils import (
 pytestmark = [
     pytest.mark.django_db(databases="__all__", transaction=True),
     pytest.mark.concurrency,
+    pytest.mark.one_server,
 ]
 
 SAVERS = 8

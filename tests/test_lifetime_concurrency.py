@@ -103,6 +103,7 @@ def test_a_touch_that_commits_after_a_later_one_moves_nothing_back(clock, Sessio
     assert times(store) == at(200)
 
 
+@pytest.mark.one_server
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
 @override_dbsessions(TOUCH_INTERVAL=60)
 def test_a_touch_waiting_for_a_later_one_s_lock_moves_nothing_back(vendor, clock, SessionStore):
@@ -168,6 +169,7 @@ def test_many_concurrent_touches_leave_the_latest_times(vendor, clock, SessionSt
     assert times(store) == at(100 + 10 * count)
 
 
+@pytest.mark.one_server
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
 @override_dbsessions(TOUCH_INTERVAL=60)
 def test_a_touch_waiting_on_an_end_never_brings_the_session_back(vendor, clock, SessionStore):

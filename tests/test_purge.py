@@ -180,6 +180,7 @@ def test_second_purge_says_another_runs_and_exits_zero(vendor):
 
 
 @pytest.mark.concurrency
+@pytest.mark.one_server
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
 def test_session_being_extended_during_the_purge_survives(vendor):
     """A request holds an expired session's row while extending it; the purge goes past it."""
