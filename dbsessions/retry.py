@@ -12,6 +12,16 @@ propagates, and the caller's block fails as it would without dbsessions.
 MySQL's lock wait timeout (1205) is not retried: it means a lock was held for
 ``innodb_lock_wait_timeout`` (50 s by default), by something no retry waits out sooner; and
 without ``innodb_rollback_on_timeout`` the transaction is not even rolled back.
+
+On a Galera cluster, a certification failure is a deadlock (1213) and is retried. What a node
+that leaves the cluster answers is not: 1047 ("WSREP has not yet prepared node for
+application use", a node outside the primary component, or one shutting down) and 1180 (its
+COMMIT could not be replicated) wrote nothing, but the connection stays on that node, so a
+retry on it fails the same way until the node rejoins; 1205 there is a read that waited
+``wsrep_sync_wait`` out; and a lost connection (2013, 2006) leaves unknown whether the
+statement in flight committed, so running the operation again could repeat or undo it. Each
+fails the request, as any database outage does; the next request gets a new connection, which
+the load balancer sends to a node that works (if its health check sees the node's state).
 """
 
 import functools

@@ -313,9 +313,21 @@ class Figures:
     slowest: float
 
     @classmethod
-    def of(cls, results: list[Result], fault: float, until: float | None = None) -> Figures:
+    def of(
+        cls,
+        results: list[Result],
+        fault: float,
+        until: float | None = None,
+        *,
+        in_flight: bool = True,
+    ) -> Figures:
+        """The requests started before ``until`` that ended after ``fault`` (``in_flight``) or
+        started after it."""
         chosen = [
-            r for r in results if fault <= r.started and (until is None or r.started < until)
+            r
+            for r in results
+            if (r.ended if in_flight else r.started) >= fault
+            and (until is None or r.started < until)
         ]
         failures = Counter(r.kind for r in chosen if not r.ok)
         last = max((r.ended for r in chosen if not r.ok), default=None)

@@ -146,8 +146,10 @@ class Scenario:
         assert self.load.crashes == []
         stale = [r for r in results if r.kind == "stale page"]
         assert stale == [], f"{len(stale)} pages showed stale data: {stale[:3]}"
+        before = [r.kind for r in results if r.ended < self.fault and not r.ok]
+        assert before == [], "requests failed before the fault"
         during = Figures.of(results, self.fault, until=self.back)
-        after = Figures.of(results, self.back)
+        after = Figures.of(results, self.back, in_flight=False)
         # The site works again by itself: requests succeed after the last failure, soon.
         for figures in (during, after):
             if figures.last_failure is not None:
