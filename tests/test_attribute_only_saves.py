@@ -122,9 +122,11 @@ def test_a_session_ended_before_the_save_stays_ended(SessionStore):
             loaded.save()
 
     assert not session_rows().filter(pk=store._row_id).exists()
-    assert not Attribute.objects.using(app_settings.DATABASE).filter(
-        session_id=store._row_id
-    ).exists()
+    assert (
+        not Attribute.objects.using(app_settings.DATABASE)
+        .filter(session_id=store._row_id)
+        .exists()
+    )
 
 
 @override_dbsessions(TOUCH_INTERVAL=INTERVAL)
@@ -142,7 +144,9 @@ def test_an_ended_session_inside_the_caller_s_transaction_raises_and_keeps_the_c
             with pytest.raises(UpdateError):
                 loaded.save()
 
-    assert django_user_model.objects.db_manager(app_settings.DATABASE).filter(
-        username="carol"
-    ).exists()
+    assert (
+        django_user_model.objects.db_manager(app_settings.DATABASE)
+        .filter(username="carol")
+        .exists()
+    )
     assert not session_rows().filter(pk=store._row_id).exists()
