@@ -77,6 +77,10 @@ def test_new_key_inserted_concurrently_raises_nothing(vendor):
 
 
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
+# On one server the delete queues the saves behind its row lock. On a cluster nothing queues
+# them: each save applied on the deleting node aborts the delete there, and a save loop this
+# tight starves it (docs/scaling.md); tests/galera races an end against a save instead.
+@pytest.mark.one_server
 def test_session_deleted_while_another_thread_saves(vendor):
     key = new_session(n=0)
     outcome: dict[str, object] = {}
