@@ -8,7 +8,7 @@ Everything lives under ``DBSESSIONS_GALERA_DIR`` (default ``/tmp/dbsessions-gale
 data directory, configuration file, socket, log and PID file per node, and HAProxy's. Nodes
 listen on 4306-4308 (clients), 4567/4577/4587 (group), 4568/4578/4588 (IST) and
 4444/4454/4464 (rsync SST); HAProxy on 4300, balancing connections round-robin over the
-nodes that pass its MySQL health check. ``DBSESSIONS_GALERA_PORT_OFFSET`` moves every port (a
+nodes whose health check finds them Synced (or donors) and ready. ``DBSESSIONS_GALERA_PORT_OFFSET`` moves every port (a
 second cluster beside the first). The machine's own MariaDB (3306) is never touched.
 
 The Galera suite (``tests/galera``) starts it unless it is running, and stops it afterwards if
@@ -143,6 +143,19 @@ wsrep_sst_receive_address = 127.0.0.1:{node.sst_port}
 """
 
 
+#: HAProxy's health check of a node: up while it is Synced (4) or a donor (2, serving an
+#: IST) and ready. A node cut off from the others still completes a MySQL handshake, so
+#: ``option mysql-check`` would keep sending it connections that every query then fails (1047).
+HEALTH_CHECK = f"""#!/bin/sh
+status=$(mariadb -h "$HAPROXY_SERVER_ADDR" -P "$HAPROXY_SERVER_PORT" -u {CHECK_USER} \\
+  --connect-timeout=1 -N -B \\
+  -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready')" \\
+  2>/dev/null) || exit 1
+echo "$status" | grep -q "wsrep_ready.ON" || exit 1
+echo "$status" | grep -Eq "wsrep_local_state.(2|4)$"
+"""
+
+
 def _haproxy_config() -> str:
     servers = "\n".join(
         f"    server {node.name} 127.0.0.1:{node.port} check inter 500 rise 2 fall 2"
@@ -151,19 +164,24 @@ def _haproxy_config() -> str:
     return f"""global
     maxconn 1000
     pidfile {BASE_DIR / "haproxy.pid"}
+    insecure-fork-wanted
+    external-check
 
 defaults
     mode tcp
     timeout connect 2s
     timeout client 60s
     timeout server 60s
+    timeout check 2s
     retries 2
     option redispatch
 
 listen galera
     bind 127.0.0.1:{HAPROXY_PORT}
     balance roundrobin
-    option mysql-check user {CHECK_USER} post-41
+    option external-check
+    external-check path "/usr/bin:/bin"
+    external-check command {BASE_DIR / "wsrep-check.sh"}
     default-server on-marked-down shutdown-sessions
 {servers}
 """
@@ -199,11 +217,7 @@ def _pid(path: Path) -> int | None:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
+    return pid if _alive(pid) else None
 
 
 def _sql(node: Node, statement: str, timeout: float = 5.0) -> str:
@@ -217,6 +231,15 @@ def _sql(node: Node, statement: str, timeout: float = 5.0) -> str:
     if result.returncode != 0:
         raise ClusterError(f"{node.name}: {result.stderr.strip()}")
     return result.stdout
+
+
+def _haproxy_answers() -> bool:
+    result = subprocess.run(
+        ["mariadb", "-h127.0.0.1", f"-P{HAPROXY_PORT}", f"-u{USER}", "-N", "-e", "SELECT 1"],
+        capture_output=True,
+        timeout=5,
+    )
+    return result.returncode == 0
 
 
 def wsrep_status(node: Node) -> dict[str, str]:
@@ -341,10 +364,15 @@ class Cluster:
         pid_file = BASE_DIR / "haproxy.pid"
         if _pid(pid_file) is not None:
             return
+        check = BASE_DIR / "wsrep-check.sh"
+        check.write_text(HEALTH_CHECK)
+        check.chmod(0o755)
         config = BASE_DIR / "haproxy.cfg"
         config.write_text(_haproxy_config())
         subprocess.run(["haproxy", "-D", "-f", str(config)], check=True)
         _wait(lambda: _pid(pid_file) is not None, "HAProxy to start", timeout=10)
+        # Its health checks mark the nodes up after two passes.
+        _wait(_haproxy_answers, "HAProxy to reach a node", timeout=15)
 
     # The whole -------------------------------------------------------------------------
 
@@ -404,7 +432,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie (a child not yet reaped) counts as gone.
+    # A zombie counts as gone: a daemon (HAProxy) whose parent left is reaped by PID 1, and
+    # in a container that may never happen.
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().split(") ", 1)[1][0] != "Z"
