@@ -1,4 +1,4 @@
-.PHONY: demo test lint docs clean bench bench-full
+.PHONY: demo test lint docs clean bench bench-full bench-galera
 
 demo:
 	./scripts/demo.sh
@@ -32,3 +32,8 @@ clean:
 	rm -rf artifacts build dist *.egg-info
 	rm -f *.sqlite3 *.sqlite3-wal *.sqlite3-shm
 	find . -name __pycache__ -type d -not -path "./.git/*" -prune -exec rm -rf {} +
+
+# The Galera cluster's figures into docs/benchmarks/galera.json (starts the cluster if needed).
+bench-galera:
+	BOOTSTRAP_GROUPS=dev,bench ./scripts/bootstrap.sh python3 'Django>=5.2,<5.3'
+	.venv/bin/python -m bench.galera
