@@ -8,8 +8,9 @@ Everything lives under ``DBSESSIONS_GALERA_DIR`` (default ``/tmp/dbsessions-gale
 data directory, configuration file, socket, log and PID file per node, and HAProxy's. Nodes
 listen on 4306-4308 (clients), 4567/4577/4587 (group), 4568/4578/4588 (IST) and
 4444/4454/4464 (rsync SST); HAProxy on 4300, balancing connections round-robin over the
-nodes whose health check finds them Synced (or donors) and ready. ``DBSESSIONS_GALERA_PORT_OFFSET`` moves every port (a
-second cluster beside the first). The machine's own MariaDB (3306) is never touched.
+nodes whose HTTP health check (``clustercheck.py``, on 9306-9308) finds them Synced (or
+donors) and ready. ``DBSESSIONS_GALERA_PORT_OFFSET`` moves every port (a second cluster
+beside the first). The machine's own MariaDB (3306) is never touched.
 
 The Galera suite (``tests/galera``) starts it unless it is running, and stops it afterwards if
 it started it; its tests use :class:`Cluster` to kill, stop, isolate and restart single nodes.
@@ -22,6 +23,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +74,15 @@ class Node:
     @property
     def sst_port(self) -> int:
         return 4434 + 10 * self.number + PORT_OFFSET
+
+    @property
+    def check_port(self) -> int:
+        """Its HTTP health check for HAProxy (``tests/galera/clustercheck.py``)."""
+        return 9305 + self.number + PORT_OFFSET
+
+    @property
+    def check_pid_file(self) -> Path:
+        return self.directory / "clustercheck.pid"
 
     @property
     def directory(self) -> Path:
@@ -143,46 +154,31 @@ wsrep_sst_receive_address = 127.0.0.1:{node.sst_port}
 """
 
 
-#: HAProxy's health check of a node: up while it is Synced (4) or a donor (2, serving an
-#: IST) and ready. A node cut off from the others still completes a MySQL handshake, so
-#: ``option mysql-check`` would keep sending it connections that every query then fails (1047).
-HEALTH_CHECK = f"""#!/bin/sh
-status=$(mariadb -h "$HAPROXY_SERVER_ADDR" -P "$HAPROXY_SERVER_PORT" -u {CHECK_USER} \\
-  --connect-timeout=1 -N -B \\
-  -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready')" \\
-  2>/dev/null) || exit 1
-echo "$status" | grep -q "wsrep_ready.ON" || exit 1
-echo "$status" | grep -Eq "wsrep_local_state.(2|4)$"
-"""
-
-
 def _haproxy_config() -> str:
     servers = "\n".join(
-        f"    server {node.name} 127.0.0.1:{node.port} check inter 500 rise 2 fall 2"
+        f"    server {node.name} 127.0.0.1:{node.port} check port {node.check_port}"
         for node in NODES
     )
     return f"""global
     maxconn 1000
     pidfile {BASE_DIR / "haproxy.pid"}
-    insecure-fork-wanted
-    external-check
+    stats socket {BASE_DIR / "haproxy.sock"} mode 600 level user
 
 defaults
     mode tcp
     timeout connect 2s
     timeout client 60s
     timeout server 60s
-    timeout check 2s
+    timeout check 3s
     retries 2
     option redispatch
 
 listen galera
     bind 127.0.0.1:{HAPROXY_PORT}
     balance roundrobin
-    option external-check
-    external-check path "/usr/bin:/bin"
-    external-check command {BASE_DIR / "wsrep-check.sh"}
-    default-server on-marked-down shutdown-sessions
+    option httpchk GET /
+    http-check expect status 200
+    default-server inter 500 rise 2 fall 3 on-marked-down shutdown-sessions
 {servers}
 """
 
@@ -355,18 +351,38 @@ class Cluster:
         for node in nodes or NODES:
             _wait(lambda node=node: is_synced(node), f"{node.name} to be Synced", timeout)
 
+    def haproxy_up(self) -> set[str]:
+        """The nodes HAProxy's health check has marked up (its stats socket's ``show stat``)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(5)
+            client.connect(str(BASE_DIR / "haproxy.sock"))
+            client.sendall(b"show stat\n")
+            chunks = []
+            while chunk := client.recv(65536):
+                chunks.append(chunk)
+        rows = [line.split(",") for line in b"".join(chunks).decode().splitlines()]
+        # Fields: proxy name, server name, ..., status (the 18th).
+        names = {node.name for node in NODES}
+        return {row[1] for row in rows if len(row) > 17 and row[1] in names and row[17] == "UP"}
+
+    def wait_balanced(self, timeout: float = 30.0) -> None:
+        """Until HAProxy sends connections to all three nodes again."""
+        _wait(
+            lambda: len(self.haproxy_up()) == len(NODES), "HAProxy to mark every node up", timeout
+        )
+
     def cluster_size(self, node: Node) -> int:
         return int(wsrep_status(node).get("wsrep_cluster_size", "0"))
 
     # HAProxy ---------------------------------------------------------------------------
 
     def start_haproxy(self) -> None:
+        """HAProxy, and each node's HTTP health check that it asks."""
+        for node in NODES:
+            self._start_check(node)
         pid_file = BASE_DIR / "haproxy.pid"
         if _pid(pid_file) is not None:
             return
-        check = BASE_DIR / "wsrep-check.sh"
-        check.write_text(HEALTH_CHECK)
-        check.chmod(0o755)
         config = BASE_DIR / "haproxy.cfg"
         config.write_text(_haproxy_config())
         subprocess.run(["haproxy", "-D", "-f", str(config)], check=True)
@@ -374,11 +390,24 @@ class Cluster:
         # Its health checks mark the nodes up after two passes.
         _wait(_haproxy_answers, "HAProxy to reach a node", timeout=15)
 
+    def _start_check(self, node: Node) -> None:
+        if _pid(node.check_pid_file) is not None:
+            return
+        node.directory.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(Path(__file__).with_name("clustercheck.py"))]
+        command += [str(node.check_port), str(node.port)]
+        with open(node.directory / "clustercheck.log", "ab") as log:
+            process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+            )
+        node.check_pid_file.write_text(f"{process.pid}\n")
+
     # The whole -------------------------------------------------------------------------
 
     def running(self) -> bool:
         return (
-            all(is_synced(node) for node in NODES) and _pid(BASE_DIR / "haproxy.pid") is not None
+            all(is_synced(node) and _pid(node.check_pid_file) is not None for node in NODES)
+            and _pid(BASE_DIR / "haproxy.pid") is not None
         )
 
     def start(self) -> None:
@@ -407,6 +436,9 @@ class Cluster:
             os.kill(haproxy, signal.SIGTERM)
             _wait(lambda: not _alive(haproxy), "HAProxy to stop", timeout=10)
         for node in reversed(NODES):
+            check = _pid(node.check_pid_file)
+            if check is not None:
+                os.kill(check, signal.SIGTERM)
             self.stop_node(node)
 
 

@@ -46,7 +46,10 @@ def django_db_setup(galera_cluster, django_db_setup):
 
 @pytest.fixture
 def cluster(galera_cluster: Cluster) -> Iterator[Cluster]:
-    """The cluster, all three nodes Synced before and after the test."""
+    """The cluster, all three nodes Synced and in HAProxy's rotation before and after the
+    test."""
     galera_cluster.wait_synced()
+    galera_cluster.wait_balanced()
     yield galera_cluster
     galera_cluster.wait_synced(timeout=120)
+    galera_cluster.wait_balanced()

@@ -146,7 +146,11 @@ class Scenario:
         assert self.load.crashes == []
         stale = [r for r in results if r.kind == "stale page"]
         assert stale == [], f"{len(stale)} pages showed stale data: {stale[:3]}"
-        before = [r.kind for r in results if r.ended < self.fault and not r.ok]
+        before = [
+            f"{r.action} {r.started - self.fault:+.2f} s: {r.kind}: {r.detail}"
+            for r in results
+            if r.ended < self.fault and not r.ok
+        ]
         assert before == [], "requests failed before the fault"
         during = Figures.of(results, self.fault, until=self.back)
         after = Figures.of(results, self.back, in_flight=False)
@@ -234,8 +238,13 @@ def log_size(node: Node) -> int:
     return node.log.stat().st_size
 
 
-def test_sigkill_one_node_mid_load(cluster, accounts):
-    node = cluster.node(1)
+@pytest.mark.parametrize(
+    "number, label, fail",
+    [(1, "SIGKILL node1", Cluster.kill_node), (2, "SIGTERM node2", Cluster.stop_node)],
+    ids=["sigkill", "clean-stop"],
+)
+def test_one_node_killed_or_stopped_mid_load(cluster, accounts, number, label, fail):
+    node = cluster.node(number)
     offset = log_size(node)
     notes: dict[str, str] = {}
 
@@ -244,22 +253,8 @@ def test_sigkill_one_node_mid_load(cluster, accounts):
         cluster.start_node(node)
         notes["restart"] = f"{time.monotonic() - started:.1f} s, {state_transfer(node, offset)}"
 
-    run(cluster, accounts, "SIGKILL node1", node, lambda: cluster.kill_node(node), bring_back)
-    print(f"   node1 restart: {notes['restart']}")
-
-
-def test_clean_stop_of_one_node_mid_load(cluster, accounts):
-    node = cluster.node(2)
-    offset = log_size(node)
-    notes: dict[str, str] = {}
-
-    def bring_back() -> None:
-        started = time.monotonic()
-        cluster.start_node(node)
-        notes["restart"] = f"{time.monotonic() - started:.1f} s, {state_transfer(node, offset)}"
-
-    run(cluster, accounts, "SIGTERM node2", node, lambda: cluster.stop_node(node), bring_back)
-    print(f"   node2 restart: {notes['restart']}")
+    run(cluster, accounts, label, node, lambda: fail(cluster, node), bring_back)
+    print(f"   {node.name} restart: {notes['restart']}")
 
 
 def test_partition_of_one_node_mid_load(cluster, accounts):
