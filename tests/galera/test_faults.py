@@ -25,6 +25,7 @@ from dbsessions.conf import app_settings
 from tests.galera.cluster import Cluster, Node, wsrep_status
 from tests.galera.conftest import on_node
 from tests.galera.load import Account, Figures, Load, RetryCounter, State
+from tests.utils import CACHED_DB_ENGINE, REDIS_URL, clear_session_cache
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -238,12 +239,35 @@ def log_size(node: Node) -> int:
     return node.log.stat().st_size
 
 
+@pytest.fixture
+def engine(request, settings) -> Iterator[str]:
+    """The SESSION_ENGINE of the load: the database alone, or Redis in front (docs/scaling.md)."""
+    settings.SESSION_ENGINE = request.param
+    if request.param == CACHED_DB_ENGINE:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_URL,
+                "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+            }
+        }
+        clear_session_cache()
+    yield request.param
+    if request.param == CACHED_DB_ENGINE:
+        clear_session_cache()
+
+
 @pytest.mark.parametrize(
-    "number, label, fail",
-    [(1, "SIGKILL node1", Cluster.kill_node), (2, "SIGTERM node2", Cluster.stop_node)],
-    ids=["sigkill", "clean-stop"],
+    "number, label, fail, engine",
+    [
+        (1, "SIGKILL node1", Cluster.kill_node, "dbsessions.backends.db"),
+        (2, "SIGTERM node2", Cluster.stop_node, "dbsessions.backends.db"),
+        (1, "SIGKILL node1, cached_db on Redis", Cluster.kill_node, CACHED_DB_ENGINE),
+    ],
+    ids=["sigkill", "clean-stop", "sigkill-cached_db"],
+    indirect=["engine"],
 )
-def test_one_node_killed_or_stopped_mid_load(cluster, accounts, number, label, fail):
+def test_one_node_killed_or_stopped_mid_load(cluster, accounts, number, label, fail, engine):
     node = cluster.node(number)
     offset = log_size(node)
     notes: dict[str, str] = {}
