@@ -10,6 +10,8 @@ A test that asks for ``session_engine``, ``SessionStore`` or ``store`` runs once
 with ids ``[db]`` and ``[cached_db]`` (see ``tests.utils.ENGINES``).
 """
 
+import os
+from collections.abc import Iterator
 from importlib import import_module
 
 import pytest
@@ -18,6 +20,7 @@ from django.db import connections
 
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
+from tests.galera.cluster import Cluster, ClusterError
 from tests.utils import CACHED_DB_ENGINE, ENGINES, PASSWORD, clear_session_cache
 
 VENDOR_MARKERS = {"postgresql": "postgresql", "mysql": "mysql"}
@@ -26,10 +29,42 @@ ONE_SERVER = (
     "loser of a conflict fails at its commit, which tests/galera covers)"
 )
 
+IN_CI = os.environ.get("CI", "") in ("true", "1")
+GALERA = getattr(settings, "GALERA", False)
+
 # tests/galera needs the cluster's settings (tox's galera environment), which run the rest of
 # the suite on the cluster too, through HAProxy.
-if not getattr(settings, "GALERA", False):
+if not GALERA:
     collect_ignore_glob = ["galera/*"]
+
+
+@pytest.fixture(scope="session")
+def galera_cluster() -> Iterator[Cluster]:
+    """The Galera suite's cluster: started unless it runs, stopped at the end if this run
+    started it. One that cannot start skips the run, except under ``CI=true``: a failure."""
+    if not GALERA:
+        pytest.fail("the Galera suite needs DBSESSIONS_GALERA=1 (tox -e py311-django52-galera)")
+    cluster = Cluster()
+    started = False
+    if not cluster.running():
+        try:
+            cluster.start()
+        except (ClusterError, OSError) as exc:
+            if IN_CI:
+                pytest.fail(f"the Galera cluster did not start: {exc}", pytrace=False)
+            pytest.skip(f"the Galera cluster did not start: {exc}")
+        started = True
+    yield cluster
+    if started:
+        cluster.stop()
+
+
+if GALERA:
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(galera_cluster, django_db_setup):
+        """The test database, created through HAProxy once the cluster runs."""
+        return django_db_setup
 
 
 def pytest_collection_modifyitems(config, items):
