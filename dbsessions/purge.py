@@ -297,13 +297,7 @@ class Lease:
         caller's transaction, in that one). A conflict with another taker (a deadlock, or a
         cluster node's certification failure) is retried, and then shows the other's lease;
         one that outlasts the retries counts as not acquired."""
-        try:
-            self.held = retry.run(self._take, self.using, "purge lease")
-        except DatabaseError as exc:
-            if connections[self.using].in_atomic_block or not _conflict(exc, self.using):
-                raise
-            logger.warning("Purge lease on database %r: conflict; not acquired.", self.using)
-            self.held = False
+        self.held = self._run(self._take, "not acquired")
         if not self.held:
             self.expires_at = (
                 PurgeLease.objects.using(self.using)
@@ -319,13 +313,7 @@ class Lease:
         if not self.held:
             return False
         until = timezone.now() + timedelta(seconds=self.seconds)
-        try:
-            self.held = retry.run(lambda: self._hold(until), self.using, "purge lease")
-        except DatabaseError as exc:
-            if connections[self.using].in_atomic_block or not _conflict(exc, self.using):
-                raise
-            logger.warning("Purge lease on database %r: conflict; renewal lost.", self.using)
-            self.held = False
+        self.held = self._run(lambda: self._hold(until), "renewal lost")
         if self.held:
             self.expires_at = until
         else:
@@ -342,17 +330,20 @@ class Lease:
         if connection.in_atomic_block and connection.needs_rollback:
             return  # the caller's transaction rolls back our take with the rest
         now = timezone.now()
+        if self._run(lambda: self._hold(now), f"not released; it ends at {self.expires_at}"):
+            self.expires_at = now
+
+    def _run(self, operation: Callable[[], bool], outcome: str) -> bool:
+        """``operation`` (a statement on the lease row), retried after a conflict; False, with
+        a warning that says ``outcome``, when a conflict outlasts the retries. Inside a
+        caller's transaction the conflict propagates, as ``retry.run`` leaves it."""
         try:
-            if retry.run(lambda: self._hold(now), self.using, "purge lease"):
-                self.expires_at = now
+            return retry.run(operation, self.using, "purge lease")
         except DatabaseError as exc:
             if connections[self.using].in_atomic_block or not _conflict(exc, self.using):
                 raise
-            logger.warning(
-                "Purge lease on database %r: conflict on release; it ends at %s.",
-                self.using,
-                self.expires_at,
-            )
+            logger.warning("Purge lease on database %r: conflict; %s.", self.using, outcome)
+            return False
 
     def _take(self) -> bool:
         connection = connections[self.using]
