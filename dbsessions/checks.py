@@ -11,7 +11,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import connections
 
 from dbsessions.backends.cached_db import SessionStore as CachedSessionStore
-from dbsessions.conf import DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
+from dbsessions.conf import CLUSTER_RETRIES, DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
 from dbsessions.dialects import dialect_for
 from dbsessions.models import MAX_APP_NAME_LENGTH
 
@@ -144,11 +144,6 @@ def _check_lifetime() -> list[CheckMessage]:
             )
         )
     return messages
-
-
-#: Retries a save needs on a cluster: of the saves of one key from three Galera nodes at once,
-#: measured here, none needed more than 15 (docs/scaling.md).
-CLUSTER_RETRIES = 15
 
 
 def check_cluster(

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 WRITE_CONTENTS_CHOICES = ("changed", "all")
+#: The RETRIES a multi-primary cluster (Galera) needs (check ``dbsessions.W006``): of the saves
+#: of one key from three nodes at once, none needed more than 8 retries (docs/scaling.md).
+CLUSTER_RETRIES = 15
 
 
 class Settings:

@@ -50,9 +50,6 @@ def connection_settings(vendor: str, name: str, sqlite_dir: Path) -> dict:
     raise ValueError(f"The database vendor must be one of {', '.join(VENDORS)}, not {vendor!r}.")
 
 
-#: Extra attempts of a save or end that lost a certification conflict: measured on the Galera
-#: suite's cluster, 0 of the same-key saves across three nodes fail within 9 to 15 tries.
-GALERA_RETRIES = 15
 #: Every read waits until the node has applied what the cluster committed before it: a request
 #: that another node serves right after a save sees the save.
 GALERA_INIT_COMMAND = "SET SESSION wsrep_sync_wait = 1"

@@ -16,7 +16,8 @@ The database comes from the environment:
 import os
 from pathlib import Path
 
-from testproject.databases import GALERA_RETRIES, connection_settings, galera_databases
+from dbsessions.conf import CLUSTER_RETRIES
+from testproject.databases import connection_settings, galera_databases
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 GALERA = os.environ.get("DBSESSIONS_GALERA", "") not in ("", "0")
@@ -95,7 +96,7 @@ if SEPARATE_SESSIONS_DB:
 
 if GALERA:
     DATABASES = galera_databases("dbsessions_demo", _test_settings("dbsessions_demo"))
-    DBSESSIONS = {"RETRIES": GALERA_RETRIES}
+    DBSESSIONS = {"RETRIES": CLUSTER_RETRIES}
 
 SESSION_ENGINE = "dbsessions.backends.db"
 
