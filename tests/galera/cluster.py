@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -443,20 +443,25 @@ class Cluster:
 
 
 @contextmanager
-def on_node(number: int) -> Iterator[None]:
-    """Within the block, this thread's Django ``default`` connection goes straight to node
-    ``number`` (Django's connections belong to their thread: other threads are unaffected)."""
+def default_connection(**changes: object) -> Iterator[None]:
+    """Within the block, this thread's Django ``default`` connection uses these settings
+    instead (Django's connections belong to their thread: other threads are unaffected)."""
     from django.db import connections
 
     connection = connections["default"]
     connection.close()
     original = connection.settings_dict
-    connection.settings_dict = {**original, "PORT": str(NODES[number - 1].port)}
+    connection.settings_dict = {**original, **changes}
     try:
         yield
     finally:
         connection.close()
         connection.settings_dict = original
+
+
+def on_node(number: int) -> AbstractContextManager[None]:
+    """This thread's ``default`` connection straight to node ``number``, within the block."""
+    return default_connection(PORT=str(NODES[number - 1].port))
 
 
 def _alive(pid: int) -> bool:

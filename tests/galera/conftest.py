@@ -9,9 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.galera.cluster import Cluster, on_node
-
-__all__ = ["on_node"]
+from tests.galera.cluster import Cluster
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The system checks that find a Galera cluster behind the sessions database (W005, W006)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from io import StringIO
 
 import pytest
@@ -9,6 +7,7 @@ from django.core.checks import Tags, run_checks
 from django.core.management import call_command
 from django.db import connections
 
+from tests.galera.cluster import default_connection
 from tests.utils import override_dbsessions
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
@@ -22,19 +21,10 @@ def cluster_check_ids() -> set[str]:
     }
 
 
-@contextmanager
-def without_init_command() -> Iterator[None]:
-    """The ``default`` connection without the settings' ``wsrep_sync_wait`` (this thread)."""
-    connection = connections["default"]
-    connection.close()
-    original = connection.settings_dict
-    options = {k: v for k, v in original["OPTIONS"].items() if k != "init_command"}
-    connection.settings_dict = {**original, "OPTIONS": options}
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict = original
+def without_init_command():
+    """This thread's ``default`` connection without the settings' ``wsrep_sync_wait``."""
+    options = connections["default"].settings_dict["OPTIONS"]
+    return default_connection(OPTIONS={k: v for k, v in options.items() if k != "init_command"})
 
 
 def test_the_advised_configuration_passes(cluster):

@@ -11,7 +11,7 @@ from django.db import connections
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.models import Attribute, Session
-from tests.galera.conftest import on_node
+from tests.galera.cluster import on_node
 from tests.utils import override_dbsessions, run_threads
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from dbsessions.backends.db import SessionStore
 from dbsessions.models import Session
 from dbsessions.purge import purge_expired, purge_lock
-from tests.galera.conftest import on_node
+from tests.galera.cluster import on_node
 from tests.utils import run_threads
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]

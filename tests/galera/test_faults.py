@@ -22,8 +22,7 @@ from django.db import DatabaseError, connections
 
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
-from tests.galera.cluster import Cluster, Node, wsrep_status
-from tests.galera.conftest import on_node
+from tests.galera.cluster import Cluster, Node, on_node, wsrep_status
 from tests.galera.load import Account, Figures, Load, RetryCounter, State
 from tests.utils import CACHED_DB_ENGINE, REDIS_URL, clear_session_cache
 

@@ -13,7 +13,7 @@ import pytest
 from django.db import connections
 
 from dbsessions.backends.db import SessionStore
-from tests.galera.conftest import on_node
+from tests.galera.cluster import on_node
 from tests.utils import run_threads
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
