@@ -5,6 +5,7 @@ Every save rewrote the session row before; on a cluster, saves of different keys
 session then conflicted on that row. Elsewhere (deferred foreign keys) saves are unchanged.
 """
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -150,3 +151,45 @@ def test_an_ended_session_inside_the_caller_s_transaction_raises_and_keeps_the_c
         .exists()
     )
     assert not session_rows().filter(pk=store._row_id).exists()
+
+
+@pytest.mark.mysql
+@pytest.mark.concurrency
+@override_dbsessions(TOUCH_INTERVAL=INTERVAL)
+def test_a_repeatable_read_snapshot_of_an_ended_session_never_brings_it_back(SessionStore):
+    """InnoDB checks the foreign key against the latest rows, not the snapshot's."""
+    store = new_session()
+    base = connections[app_settings.DATABASE].settings_dict
+    options = {**base["OPTIONS"], "isolation_level": "repeatable read"}
+    raised: list[type[BaseException]] = []
+
+    def request() -> None:
+        connection = connections[app_settings.DATABASE]
+        connection.settings_dict = {**base, "OPTIONS": options}
+        try:
+            with at(10), transaction.atomic(using=app_settings.DATABASE):
+                loaded = SessionStore(store.session_key)
+                assert loaded["visits"] == 1  # the snapshot starts here
+                ender = threading.Thread(target=SessionStore(store.session_key).delete)
+                ender.start()
+                ender.join()
+                loaded["visits"] = 2
+                loaded["new"] = 1
+                try:
+                    loaded.save()
+                except UpdateError:
+                    raised.append(UpdateError)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join()
+
+    assert raised == [UpdateError]
+    assert not session_rows().filter(pk=store._row_id).exists()
+    assert (
+        not Attribute.objects.using(app_settings.DATABASE)
+        .filter(session_id=store._row_id)
+        .exists()
+    )
