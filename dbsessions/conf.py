@@ -1,13 +1,16 @@
-"""The DBSESSIONS settings dict, read each time a value is used.
+"""The DBSESSIONS settings dict, read on first use and again after every change.
 
-Reading on use (never at import time) keeps ``override_settings`` working. The one exception
-is the pair of table names: Django fixes a model's table when the model class is created.
+The dict is read from ``settings`` once and kept (every load reads several values, and an
+attribute of Django's lazy settings costs a microsecond or two); ``setting_changed``, which
+``override_settings`` sends, drops the copy. The one exception is the pair of table names:
+Django fixes a model's table when the model class is created.
 """
 
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
@@ -36,11 +39,19 @@ class Settings:
     system checks (``checks.py``) report values of any other type.
     """
 
+    def __init__(self) -> None:
+        self._user: dict[str, Any] | None = None
+
     def _get(self, name: str) -> Any:
-        user = getattr(settings, "DBSESSIONS", None) or {}
-        if not isinstance(user, dict):
-            return DEFAULTS[name]
+        user = self._user
+        if user is None:
+            user = getattr(settings, "DBSESSIONS", None) or {}
+            self._user = user = user if isinstance(user, dict) else {}
         return user.get(name, DEFAULTS[name])
+
+    def reload(self) -> None:
+        """Read ``settings.DBSESSIONS`` again on next use."""
+        self._user = None
 
     @property
     def DATABASE(self) -> str:
@@ -105,3 +116,11 @@ class Settings:
 
 
 app_settings = Settings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DBSESSIONS":
+        app_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -40,8 +40,9 @@ logged (an unreachable cache cannot serve a snapshot either).
 
 import logging
 import secrets
+import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from hashlib import sha256
 from importlib import import_module
 from typing import Any, TypeGuard
@@ -59,11 +60,11 @@ from dbsessions.dialects import dialect_for
 
 logger = logging.getLogger("dbsessions.cached_db")
 
-KEY_PREFIX = "dbsessions.cached_db:"
+KEY_PREFIX = "dbsessions:"
 
 #: A cached load: (version, row id, created_at, last_access, expires_at, {name: serialized
-#: value}).
-Snapshot = tuple[str, int, datetime, datetime, datetime, dict[str, bytes]]
+#: value}), the times as POSIX timestamps (a tenth of the cost of datetimes to unpickle).
+Snapshot = tuple[str, int, float, float, float, dict[str, bytes]]
 
 #: Attribute of a connection: snapshot keys of the sessions its open transaction changed.
 _CHANGED = "_dbsessions_changed_sessions"
@@ -71,8 +72,9 @@ _CHANGED = "_dbsessions_changed_sessions"
 
 def cache_keys(app_name: str, key_hash: str) -> tuple[str, str]:
     """(snapshot, version) cache keys of a session; safe for memcached whatever the app name."""
-    base = KEY_PREFIX + sha256(f"{app_name}\n{key_hash}".encode()).hexdigest()
-    return base + ":snapshot", base + ":version"
+    # 128 bits name a session well enough, and a short key is cheaper for the cache to check.
+    base = KEY_PREFIX + sha256(f"{app_name}\n{key_hash}".encode()).hexdigest()[:32]
+    return base + ":s", base + ":v"
 
 
 def _cache() -> BaseCache:
@@ -146,9 +148,28 @@ def _is_snapshot(value: object) -> TypeGuard[Snapshot]:
     return (
         type(value) is tuple
         and len(value) == 6
-        and all(isinstance(time, datetime) for time in value[2:5])
-        and isinstance(value[5], dict)
+        and type(value[2]) is type(value[3]) is type(value[4]) is float
+        and type(value[5]) is dict
     )
+
+
+def _snapshot(version: str, row_id: int, times: db.RowTimes, stored: dict[str, bytes]) -> Snapshot:
+    created_at, last_access, expires_at = times
+    return (
+        version,
+        row_id,
+        created_at.timestamp(),
+        last_access.timestamp(),
+        expires_at.timestamp(),
+        stored,
+    )
+
+
+def _row_times(snapshot: Snapshot) -> db.RowTimes:
+    """The snapshot's times as Django has them: aware with ``USE_TZ``, naive (local, as
+    ``timestamp()`` took them) without."""
+    zone = UTC if settings.USE_TZ else None
+    return db.RowTimes(*(datetime.fromtimestamp(ts, zone) for ts in snapshot[2:5]))
 
 
 class SessionStore(db.SessionStore):
@@ -183,12 +204,17 @@ class SessionStore(db.SessionStore):
         snapshot = found.get(snapshot_key)
         # Anything else under the snapshot's name (say, written by another release of this
         # engine) is a miss, never an error.
-        if version is not None and _is_snapshot(snapshot) and snapshot[0] == version:
-            _, row_id, created_at, last_access, expires_at, stored = snapshot
-            if expires_at > timezone.now() and not self._past_absolute_timeout(created_at):
+        if (
+            version is not None
+            and _is_snapshot(snapshot)
+            and snapshot[0] == version
+            and snapshot[4] > time.time()  # not expired
+        ):
+            # Only the lifetime settings need the times as datetimes, as in a db load.
+            times = _row_times(snapshot) if db.lifetime_in_use() else None
+            if times is None or not self._past_absolute_timeout(times.created_at):
                 self._snapshot_version = version
-                times = db.RowTimes(created_at, last_access, expires_at)
-                return self._loaded(row_id, stored, times)
+                return self._loaded(snapshot[1], snapshot[5], times)
         if not _reads_latest(connection):
             return super().load()
         created = False
@@ -224,7 +250,9 @@ class SessionStore(db.SessionStore):
         if version is not None:
             lifetime = int((times.expires_at - timezone.now()).total_seconds())
             if lifetime > 0:
-                self._set_snapshot(snapshot_key, (version, row_id, *times, stored), lifetime)
+                self._set_snapshot(
+                    snapshot_key, _snapshot(version, row_id, times, stored), lifetime
+                )
                 self._snapshot_version = version
         return self._loaded(row_id, stored, times)
 
@@ -258,7 +286,7 @@ class SessionStore(db.SessionStore):
         if lifetime > 0:
             snapshot_key = self._cache_keys(self.session_key)[0]
             values = {name: value for name, value in stored.items() if value is not None}
-            snapshot: Snapshot = (version, self._row_id, *times, values)
+            snapshot = _snapshot(version, self._row_id, times, values)
             transaction.on_commit(
                 lambda: self._set_snapshot(snapshot_key, snapshot, lifetime), using=self._using
             )
@@ -294,13 +322,16 @@ class SessionStore(db.SessionStore):
         lifetime = int((expires_at - now).total_seconds())
         if lifetime <= 0:
             return
-        assert self.session_key is not None  # save() gives the session a key first
+        # save() gives the session a key first; the insert gave it its row.
+        assert self.session_key is not None and self._row_id is not None
         snapshot_key, version_key = self._cache_keys(self.session_key)
         _changed_here(self._using, [snapshot_key])
         version = secrets.token_hex(16)
         entries = {
             version_key: version,
-            snapshot_key: (version, self._row_id, now, now, expires_at, dict(encoded)),
+            snapshot_key: _snapshot(
+                version, self._row_id, db.RowTimes(now, now, expires_at), dict(encoded)
+            ),
         }
 
         def cache_it() -> None:

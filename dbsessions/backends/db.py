@@ -69,7 +69,7 @@ def ended_by_password_change(using: str, key_hashes: Iterable[str]) -> None:
     connections[using].__dict__.setdefault(_ENDED_BY_PASSWORD_CHANGE, set()).update(key_hashes)
 
 
-def _lifetime_in_use() -> bool:
+def lifetime_in_use() -> bool:
     """Whether ``TOUCH_INTERVAL`` or ``ABSOLUTE_TIMEOUT`` is set."""
     return app_settings.TOUCH_INTERVAL is not None or app_settings.ABSOLUTE_TIMEOUT is not None
 
@@ -182,7 +182,7 @@ class SessionStore(SessionBase):
             return self._start_afresh()
         # Only the lifetime settings read the times: converting them (SQLite returns text)
         # would cost a load without them about a fifth of its time there.
-        times = self._row_times(rows[0]) if _lifetime_in_use() else None
+        times = self._row_times(rows[0]) if lifetime_in_use() else None
         if times is not None and self._past_absolute_timeout(times.created_at):
             return self._start_afresh()
         return self._loaded(rows[0][0], stored_values(rows, name_at=4), times)
@@ -193,9 +193,8 @@ class SessionStore(SessionBase):
         assert self.session_key is not None  # a load without a key starts afresh instead
         connection, dialect = self._connection()
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(dialect.load_sql, [*self._key_params(self.session_key), now])
-            return cast(list[tuple[Any, ...]], cursor.fetchall())
+        params = [*self._key_params(self.session_key), now]
+        return dialect.fetch_all(connection, dialect.load_sql, params)
 
     def _row_times(self, row: tuple[Any, ...]) -> RowTimes:
         """The times of a load query's row, as datetimes."""
@@ -718,9 +717,16 @@ def stored_values(rows: Sequence[tuple[Any, ...]], name_at: int) -> dict[str, by
 
 
 def as_datetime(connection: BaseDatabaseWrapper, value: Any) -> datetime:
-    """A datetime column read by raw SQL, as the ORM would return it (SQLite returns text)."""
-    convert = getattr(connection.ops, "convert_datetimefield_value", None)
-    return cast(datetime, value if convert is None else convert(value, None, connection))
+    """A datetime column read by raw SQL, as the ORM would return it: aware in UTC with
+    ``USE_TZ``, naive without (SQLite returns text, PostgreSQL's binary results are aware and
+    the other drivers' naive)."""
+    if isinstance(value, str):
+        convert = connection.ops.convert_datetimefield_value  # type: ignore[attr-defined]
+        return cast(datetime, convert(value, None, connection))
+    zone = connection.timezone  # None without USE_TZ
+    if zone is None:
+        return cast(datetime, value if value.tzinfo is None else value.replace(tzinfo=None))
+    return cast(datetime, value if value.tzinfo is not None else timezone.make_aware(value, zone))
 
 
 def _value_field() -> "BinaryField[Any, Any]":

@@ -12,7 +12,7 @@ lock; the upserts below only have to be correct, not race-free on their own.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -83,6 +83,12 @@ class Dialect:
     def quote(self, name: str) -> str:
         """A table or column name as the vendor quotes it."""
         return self.quote_name(name)
+
+    def fetch_all(self, connection: Any, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT on ``connection`` (a Django connection), through its cursor."""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cast(list[tuple[Any, ...]], cursor.fetchall())
 
     def value_wire_size(self, value: bytes) -> int:
         """Bytes a serialized value takes in the statement the driver sends."""

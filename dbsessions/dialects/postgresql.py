@@ -2,9 +2,9 @@
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from dbsessions.dialects.base import OnConflictUpsert, id_list
+from dbsessions.dialects.base import OnConflictUpsert, Params, id_list
 
 
 class PostgreSQLDialect(OnConflictUpsert):
@@ -70,13 +70,37 @@ class PostgreSQLDialect(OnConflictUpsert):
             "SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM attrs)"
         )
 
+    def fetch_all(self, connection: Any, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT, in binary where the driver is psycopg 3.
+
+        Text results send a bytea value as twice as many hex digits, which the driver then
+        decodes: a 200 KB session loads in less than half the time in binary. Django's cursors
+        bind parameters on the client, which cannot ask for binary results, so the statement
+        goes through a server-binding cursor of the same connection, inside Django's cursor
+        wrapper (its error translation and query logging), without a prepared statement
+        (``prepare_threshold`` stays as the settings have it). Binary times come back aware
+        whatever ``USE_TZ`` says (``dbsessions.backends.db.as_datetime`` makes them naive).
+        """
+        # django-stubs has no stubs for this module.
+        from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+            is_psycopg3,
+        )
+
+        if not is_psycopg3:
+            return super().fetch_all(connection, sql, params)
+        import psycopg
+
+        with connection.cursor() as wrapper:  # connects, checks health and threads
+            binary = psycopg.Cursor(connection.connection)
+            binary.format = psycopg.pq.Format.BINARY
+            with type(wrapper)(binary, connection) as cursor:
+                cursor.execute(sql, params)
+                return cast(list[tuple[Any, ...]], cursor.fetchall())
+
     def reads_latest_in_transaction(self, connection: Any) -> bool:
         """READ COMMITTED (Django's default; READ UNCOMMITTED behaves so) takes a snapshot
         per statement; REPEATABLE READ and SERIALIZABLE keep the first one."""
-        # django-stubs has no stubs for this module.
-        from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
-            IsolationLevel,
-        )
+        from django.db.backends.postgresql.psycopg_any import IsolationLevel
 
         levels = (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)
         return getattr(connection, "isolation_level", None) in levels
