@@ -5,6 +5,7 @@ really commit (on every database of the run).
 """
 
 import time
+from contextlib import nullcontext
 
 import pytest
 from django.core.cache import caches
@@ -20,6 +21,7 @@ from tests.utils import (
     CACHED_DB_ONLY,
     REDIS_URL,
     SERVER_VENDORS,
+    clear_session_cache,
     needs_redis,
     queries_to_load,
     run_threads,
@@ -206,11 +208,28 @@ def test_a_save_rolled_back_keeps_the_snapshot_true():
     assert dict(DatabaseStore(key).load()) == {"visits": 1}
 
 
+ON_REDIS = override_settings(
+    CACHES={
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    },
+    SESSION_CACHE_ALIAS="redis",
+)
+
+
 @pytest.mark.concurrency
 @pytest.mark.parametrize("vendor", SERVER_VENDORS)
-def test_concurrent_loads_and_saves_leave_no_stale_snapshot(vendor):
+@pytest.mark.parametrize("cache", ["locmem", pytest.param("redis", marks=needs_redis())])
+def test_concurrent_loads_and_saves_leave_no_stale_snapshot(vendor, cache):
     """Threads load (from the cache when they can) and save their own keys; afterwards the
-    cache serves exactly what the database holds."""
+    cache serves exactly what the database holds. On Redis the engine goes through its
+    shortcut (``session_cache.RedisShortcut``) from every thread."""
+    with ON_REDIS if cache == "redis" else nullcontext():
+        clear_session_cache()
+        check_no_stale_snapshot()
+
+
+def check_no_stale_snapshot() -> None:
     threads, iterations = 6, 15
     key = saved_session(shared="start").session_key
 

@@ -48,7 +48,7 @@ from importlib import import_module
 from typing import Any, TypeGuard
 
 from django.conf import settings
-from django.core.cache import BaseCache, caches
+from django.core.cache import caches
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
@@ -56,6 +56,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends import db
 from dbsessions.backends.db import KEY_VARIABLES
+from dbsessions.backends.session_cache import SessionCache, session_cache
 from dbsessions.dialects import dialect_for
 
 logger = logging.getLogger("dbsessions.cached_db")
@@ -77,8 +78,8 @@ def cache_keys(app_name: str, key_hash: str) -> tuple[str, str]:
     return base + ":s", base + ":v"
 
 
-def _cache() -> BaseCache:
-    return caches[settings.SESSION_CACHE_ALIAS]
+def _cache() -> SessionCache:
+    return session_cache(caches[settings.SESSION_CACHE_ALIAS])
 
 
 def forget(sessions: Iterable[tuple[str, str]], using: str) -> None:
