@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import connections
 
-from bench.charts import pyplot
 from bench.data import SIZES, changed_value, payload
 from bench.engines import OURS, store_class
 from bench.profiles import Profile
@@ -654,6 +653,8 @@ def charts(results: dict, directory: Path) -> list[str]:
     measured = {n: v for n, v in results["vendors"].items() if v.get("driver")}
     if not measured:
         return []
+    from bench.charts import pyplot
+
     try:
         plt = pyplot()
     except ImportError:
