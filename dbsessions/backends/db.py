@@ -33,6 +33,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.crypto import get_random_string
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends.lazy import PENDING, SessionData
@@ -717,12 +718,14 @@ def stored_values(rows: Sequence[tuple[Any, ...]], name_at: int) -> dict[str, by
 
 
 def as_datetime(connection: BaseDatabaseWrapper, value: Any) -> datetime:
-    """A datetime column read by raw SQL, as the ORM would return it: aware in UTC with
-    ``USE_TZ``, naive without (SQLite returns text, PostgreSQL's binary results are aware and
-    the other drivers' naive)."""
-    if isinstance(value, str):
-        convert = connection.ops.convert_datetimefield_value  # type: ignore[attr-defined]
-        return cast(datetime, convert(value, None, connection))
+    """A datetime column read by raw SQL, as the ORM would return it: aware with ``USE_TZ``,
+    naive without (the load query's times come as text on SQLite and MySQL, PostgreSQL's
+    binary results are aware, the other drivers' results naive)."""
+    if isinstance(value, str):  # the load query's times on SQLite and MySQL
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise ValueError(f"Not a datetime: {value!r}")
+        value = parsed
     zone = connection.timezone  # None without USE_TZ
     if zone is None:
         return cast(datetime, value if value.tzinfo is None else value.replace(tzinfo=None))

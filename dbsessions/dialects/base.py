@@ -112,6 +112,12 @@ class Dialect:
     #: Django's introspection does not tell it; None where it does.
     column_collations_sql: ClassVar[str | None] = None
 
+    #: How the load query selects each of the session row's times, which it repeats on every
+    #: attribute row: as the column itself, or as text where the driver would otherwise
+    #: convert every copy (``dbsessions.backends.db.as_datetime`` converts the first row's,
+    #: and only when the lifetime settings need them).
+    loaded_time_template: ClassVar[str] = "{column}"
+
     #: Size in bytes of a binary value (``dbsessions.expressions.OctetLength``), as a
     #: template of Django's ``Func``.
     octet_length_template: ClassVar[str] = "OCTET_LENGTH(%(expressions)s)"
@@ -131,9 +137,12 @@ class Dialect:
         """The whole session in one round trip: its row (id, created_at, last_access,
         expires_at) joined to its attributes (name, value)."""
         quote = self.quote
+        times = ", ".join(
+            self.loaded_time_template.format(column=f"s.{quote(name)}")
+            for name in ("created_at", "last_access", "expires_at")
+        )
         return (
-            f"SELECT s.{quote('id')}, s.{quote('created_at')}, s.{quote('last_access')}, "
-            f"s.{quote('expires_at')}, a.{quote('name')}, a.{quote('value')} "
+            f"SELECT s.{quote('id')}, {times}, a.{quote('name')}, a.{quote('value')} "
             f"FROM {self.quoted_session_table} s LEFT JOIN {self.quoted_attribute_table} a "
             f"ON a.{quote('session_id')} = s.{quote('id')} "
             f"WHERE s.{quote('key_hash')} = %s AND s.{quote('app_name')} = %s "

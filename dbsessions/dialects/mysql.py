@@ -26,6 +26,9 @@ class MySQLDialect(Dialect):
     server_version: tuple[int, ...] = (8, 0, 11)
 
     vendor: ClassVar[str] = "mysql"
+    # mysqlclient converts every DATETIME a query returns, in Python: 600 conversions in the
+    # load of a 200-key session.
+    loaded_time_template: ClassVar[str] = "CAST({column} AS CHAR)"
     has_upsert = True
     # For the batch's own transaction only: InnoDB then locks the rows it deletes and no gaps
     # beside them, where a live session's new attribute would have to wait.
