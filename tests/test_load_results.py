@@ -83,3 +83,70 @@ def test_times_read_by_a_load_are_as_the_orm_gives_them(SessionStore, use_tz):
         assert abs(times.created_at - timezone.now()) < timedelta(minutes=1)
         # The capped expiry compares these times with now, naive or aware alike.
         assert 0 < loaded.get_expiry_age() <= 3600
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_loads_and_saves_survive_a_closed_connection(SessionStore):
+    store = saved_session(visits=1)
+    connection = connections[app_settings.DATABASE]
+
+    for visits in (2, 3):
+        connection.close()  # PostgreSQL: the kept cursor belongs to the closed connection
+        loaded = SessionStore(store.session_key)
+        assert loaded["visits"] == visits - 1
+        loaded["visits"] = visits
+        loaded.save()
+
+    assert SessionStore(store.session_key)["visits"] == 3
+
+
+def test_execute_wrappers_see_every_load_and_save(SessionStore):
+    store = saved_session(visits=1)
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql.lstrip().split()[0].upper())
+        return execute(sql, params, many, context)
+
+    with connections[app_settings.DATABASE].execute_wrapper(record):
+        loaded = SessionStore(store.session_key)
+        loaded["visits"] = 2
+        loaded.save()
+
+    clear_session_cache()
+    assert SessionStore(store.session_key)["visits"] == 2
+    # cached_db may find the new session in its cache: a load is then no statement at all.
+    assert seen and {"UPDATE", "WITH", "INSERT"} & set(seen)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("threshold", [None, 2])
+def test_statements_are_prepared_only_when_the_settings_say_so(SessionStore, threshold):
+    """Django's connection never prepares (``prepare_threshold`` None, for connection
+    poolers); set in OPTIONS, psycopg prepares the engine's load and save after that many
+    runs, and Django's own client-binding queries stay unprepared."""
+    store = saved_session(visits=0)
+    connection = connections[app_settings.DATABASE]
+    connection.ensure_connection()
+    raw = connection.connection
+    saved_threshold = raw.prepare_threshold
+    raw.prepare_threshold = threshold
+    try:
+        for visits in range(1, 5):
+            clear_session_cache()
+            loaded = SessionStore(store.session_key)
+            loaded["visits"] = visits
+            loaded.save()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+    finally:
+        raw.prepare_threshold = saved_threshold
+        raw.execute("DEALLOCATE ALL")
+
+    if threshold is None:
+        assert prepared == []
+    else:
+        assert any(statement.lstrip().startswith("SELECT") for statement in prepared)
+        assert any(statement.lstrip().startswith("WITH") for statement in prepared)
+        assert not any("pg_prepared_statements" in statement for statement in prepared)

@@ -433,13 +433,13 @@ class SessionStore(SessionBase):
                 return
             if len(batches) == 1 and dialect.has_touch_and_upsert:
                 prepared = self._prepared(batches[0])
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        dialect.touch_and_upsert_sql(len(prepared), self._with_client),
-                        touch_params + dialect.values_params(prepared),
-                    )
-                    if cursor.rowcount == 0:
-                        raise UpdateError
+                written = dialect.execute(
+                    connection,
+                    dialect.touch_and_upsert_sql(len(prepared), self._with_client),
+                    touch_params + dialect.values_params(prepared),
+                )
+                if written == 0:
+                    raise UpdateError
                 return
         with transaction.atomic(using=self._using), connection.cursor() as cursor:
             self._touch(cursor, dialect, touch_params)

@@ -6,6 +6,7 @@ no such server runs. Everything a vendor spells or tunes differently lives in it
 ``dialect_for`` is the one place that reads a connection to pick and configure a dialect.
 """
 
+from functools import cache
 from typing import Protocol, cast
 
 from django.apps import apps
@@ -94,11 +95,13 @@ def dialect_for(connection: BaseDatabaseWrapper) -> Dialect:
     return dialect
 
 
+@cache
 def _table_names() -> tuple[str, str]:
     """The session and attribute tables, as their models name them (fixed when the model
-    classes were created, as ``dbsessions.conf`` explains). Looked up through the app
-    registry: ``dbsessions.models`` asks its dialect for the exact collation, so this
-    package imports nothing from it."""
+    classes were created, as ``dbsessions.conf`` explains, so kept once read: the registry
+    costs more than the rest of ``dialect_for``). Looked up through the app registry:
+    ``dbsessions.models`` asks its dialect for the exact collation, so this package imports
+    nothing from it."""
     session = apps.get_model("dbsessions", "Session")
     attribute = apps.get_model("dbsessions", "Attribute")
     return session._meta.db_table, attribute._meta.db_table

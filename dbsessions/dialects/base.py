@@ -90,6 +90,12 @@ class Dialect:
             cursor.execute(sql, params)
             return cast(list[tuple[Any, ...]], cursor.fetchall())
 
+    def execute(self, connection: Any, sql: str, params: Params) -> int:
+        """Run a write on ``connection`` (a Django connection); its row count."""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cast(int, cursor.rowcount)
+
     def value_wire_size(self, value: bytes) -> int:
         """Bytes a serialized value takes in the statement the driver sends."""
         return len(value)
