@@ -567,3 +567,27 @@ def upsert_batches(
         size += value_size
     if batch:
         yield batch
+
+
+#: Attribute of a Django connection: {name: (driver connection, its kept cursor)}.
+_KEPT_CURSORS = "_dbsessions_kept_cursors"
+
+
+def kept_cursor(connection: Any, name: str, make: Callable[[Any], Any]) -> Any:
+    """A driver cursor of ``connection`` (a Django connection), made by ``make(driver
+    connection)`` once and kept under ``name`` until the connection is replaced, in Django's
+    cursor wrapper: its error translation, query logging and ``execute_wrapper`` hooks.
+
+    For the hot statements whose driver cursor Django's would slow down; the rest of the
+    engine's SQL goes through ``connection.cursor()``.
+    """
+    # What connection.cursor() does before it makes a cursor.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw_connection = connection.connection
+    kept = connection.__dict__.setdefault(_KEPT_CURSORS, {})
+    entry = kept.get(name)
+    if entry is None or entry[0] is not raw_connection:
+        with connection.wrap_database_errors:
+            entry = kept[name] = (raw_connection, make(raw_connection))
+    return connection._prepare_cursor(entry[1])

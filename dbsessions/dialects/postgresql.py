@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, ClassVar, cast
 
-from dbsessions.dialects.base import OnConflictUpsert, Params, id_list
+from dbsessions.dialects.base import OnConflictUpsert, Params, id_list, kept_cursor
 
 
 class PostgreSQLDialect(OnConflictUpsert):
@@ -103,18 +103,14 @@ class PostgreSQLDialect(OnConflictUpsert):
         return getattr(connection, "isolation_level", None) in levels
 
 
-#: Attribute of a Django connection: {binary: (psycopg connection, its cursor)}.
-_CURSORS = "_dbsessions_server_cursors"
-
-
 def _server_cursor(connection: Any, binary: bool) -> Any:
-    """A server-binding psycopg 3 cursor of ``connection``, in Django's cursor wrapper (its
-    error translation, query logging and ``execute_wrapper`` hooks); None under psycopg2.
+    """A server-binding psycopg 3 cursor of ``connection`` in Django's cursor wrapper; None
+    under psycopg2.
 
     Django's own cursors bind on the client, which cannot return binary results and quotes
-    every value in Python. The cursor is kept per connection (replaced after a reconnect)
-    and never prepares a statement unless the settings' ``prepare_threshold`` asks psycopg
-    to (connection poolers in transaction mode do not all support prepared statements).
+    every value in Python. The cursor never prepares a statement unless the settings'
+    ``prepare_threshold`` asks psycopg to (connection poolers in transaction mode do not all
+    support prepared statements).
     """
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
@@ -122,16 +118,10 @@ def _server_cursor(connection: Any, binary: bool) -> Any:
         return None
     import psycopg
 
-    # What connection.cursor() does before it makes a cursor.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw_connection = connection.connection
-    cursors = connection.__dict__.setdefault(_CURSORS, {})
-    kept = cursors.get(binary)
-    if kept is None or kept[0] is not raw_connection or kept[1].closed:
-        with connection.wrap_database_errors:
-            cursor = psycopg.Cursor(raw_connection)
+    def make(raw_connection: Any) -> Any:
+        cursor = psycopg.Cursor(raw_connection)
         if binary:
             cursor.format = psycopg.pq.Format.BINARY
-        kept = cursors[binary] = (raw_connection, cursor)
-    return connection._prepare_cursor(kept[1])
+        return cursor
+
+    return kept_cursor(connection, f"psycopg-{'binary' if binary else 'text'}", make)

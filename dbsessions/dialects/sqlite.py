@@ -1,8 +1,10 @@
 """SQLite."""
 
-from typing import Any, ClassVar
+import sqlite3
+from functools import cache
+from typing import Any, ClassVar, cast
 
-from dbsessions.dialects.base import OnConflictUpsert
+from dbsessions.dialects.base import OnConflictUpsert, Params, kept_cursor
 
 
 class SQLiteDialect(OnConflictUpsert):
@@ -31,7 +33,28 @@ class SQLiteDialect(OnConflictUpsert):
     # deletes itself under the write lock.
     purge_without_constraint_checks = True
 
+    def fetch_all(self, connection: Any, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        """The rows of a SELECT through a kept sqlite3 cursor (inside Django's wrapper), with
+        the SQL's placeholders turned into SQLite's once: Django's cursor rewrites them with
+        a regular expression on every call, a third of a small session's load."""
+        cursor = kept_cursor(connection, "sqlite3", lambda raw: raw.cursor(factory=_QmarkCursor))
+        cursor.execute(sql, params)
+        return cast(list[tuple[Any, ...]], cursor.fetchall())
+
     def reads_latest_in_transaction(self, connection: Any) -> bool:
         """Only a transaction that holds the write lock from its BEGIN sees the latest data: a
         deferred one reads from the snapshot of its first read."""
         return getattr(connection, "transaction_mode", None) in ("IMMEDIATE", "EXCLUSIVE")
+
+
+@cache
+def _qmark(sql: str) -> str:
+    """``sql`` with SQLite's ``?`` for each ``%s`` (the engine's SQL has no other ``%``)."""
+    return sql.replace("%s", "?")
+
+
+class _QmarkCursor(sqlite3.Cursor):
+    """Takes the engine's ``%s`` SQL, as Django's wrapper logs it, and runs it with ``?``."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> "_QmarkCursor":
+        return super().execute(_qmark(sql), parameters)
