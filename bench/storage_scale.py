@@ -3,10 +3,10 @@
     python -m bench.storage_scale [--vendors sqlite,postgresql,mysql] [--sessions 100000]
 
 Not a timing benchmark: it fills the dbsessions tables with set-based INSERT ... SELECT
-statements (``generate_series`` on PostgreSQL, MariaDB's ``seq_1_to_N`` table, a recursive
-CTE on SQLite) with ``--sessions`` logged-in sessions of the five attributes a typical Django
-login leaves, about 300 bytes of serialized values in all (``ATTRIBUTES``), then reads the size
-of each table and index:
+statements (``bench.fill``: ``generate_series`` on PostgreSQL, MariaDB's ``seq_1_to_N``
+table, a recursive CTE on SQLite) with ``--sessions`` logged-in sessions of the five attributes
+a typical Django login leaves, about 300 bytes of serialized values in all (``ATTRIBUTES``),
+then reads the size of each table and index:
 
 - PostgreSQL: ``pg_table_size`` and ``pg_relation_size`` of each index, after ``VACUUM
   ANALYZE``;
@@ -33,114 +33,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.fill import ATTRIBUTES, analyze, fill, sizes, total
+
 ROOT = Path(__file__).resolve().parent.parent
 VENDORS = ("sqlite", "postgresql", "mysql")
-
-#: (name, serialized length in bytes) of a typical logged-in session's attributes, as
-#: Django's JSONSerializer writes them: a quoted user id, the auth backend's dotted path, the
-#: 64-hex-digit session auth hash, and two application values.
-ATTRIBUTES = (
-    ("_auth_user_id", 8),
-    ("_auth_user_backend", 43),
-    ("_auth_user_hash", 66),
-    ("cart", 91),
-    ("prefs", 92),
-)
-BACKEND = '"django.contrib.auth.backends.ModelBackend"'
-#: Distinct users the sessions belong to (about 1.25 sessions per user).
-USERS_PER_SESSION = 0.8
-#: Spacing of the sessions' times: they were created over the last N x 6 ms.
-STEP_MICROSECONDS = 6000
-
-
-def _attribute_rows(vendor: str) -> str:
-    """A derived table (name, len) of ``ATTRIBUTES``, in the vendor's spelling."""
-    if vendor == "postgresql":
-        rows = ", ".join(f"('{name}', {length})" for name, length in ATTRIBUTES)
-        return f"(VALUES {rows}) AS a(name, len)"
-    return (
-        "("
-        + " UNION ALL ".join(
-            f"SELECT '{name}' AS name, {length} AS len" for name, length in ATTRIBUTES
-        )
-        + ") AS a"
-    )
-
-
-def fill(vendor: str, sessions: int) -> None:
-    """Insert ``sessions`` sessions and their attributes with two set-based statements."""
-    from django.db import connection
-
-    users = max(1, int(sessions * USERS_PER_SESSION))
-    step = STEP_MICROSECONDS
-    attrs = _attribute_rows(vendor)
-    if vendor == "postgresql":
-        series = f"generate_series(1, {sessions}) AS s(g)"
-        session_sql = f"""
-            INSERT INTO dbsessions_session
-                (id, key_hash, app_name, principal, created_at, last_access, expires_at)
-            SELECT g, encode(sha256(('s' || g)::text::bytea), 'hex'), 'default',
-                   ((g * 7919) % {users} + 1)::text,
-                   now() - ({sessions} - g) * interval '{step} microseconds',
-                   now() - ({sessions} - g) * interval '{step} microseconds',
-                   now() + interval '14 days' - ({sessions} - g) * interval '{step} microseconds'
-            FROM {series}"""
-        value = (
-            f"CASE WHEN a.name = '_auth_user_backend' THEN '{BACKEND}' ELSE "
-            "'\"' || substr(repeat(md5(g || a.name), 3), 1, a.len - 2) || '\"' END"
-        )
-        attribute_sql = f"""
-            INSERT INTO dbsessions_attribute (session_id, name, value)
-            SELECT g, a.name, convert_to({value}, 'UTF8')
-            FROM {series} CROSS JOIN {attrs} ORDER BY g, a.name"""
-    elif vendor == "mysql":
-        series = f"seq_1_to_{sessions}"
-        times = f"NOW(6) - INTERVAL ({sessions} - seq) * {step} MICROSECOND"
-        session_sql = f"""
-            INSERT INTO dbsessions_session
-                (id, key_hash, app_name, principal, created_at, last_access, expires_at)
-            SELECT seq, SHA2(CONCAT('s', seq), 256), 'default',
-                   CAST((seq * 7919) % {users} + 1 AS CHAR),
-                   {times}, {times}, {times} + INTERVAL 14 DAY
-            FROM {series}"""
-        value = (
-            f"CASE WHEN a.name = '_auth_user_backend' THEN '{BACKEND}' ELSE "
-            "CONCAT('\"', LEFT(REPEAT(MD5(CONCAT(seq, a.name)), 3), a.len - 2), '\"') END"
-        )
-        attribute_sql = f"""
-            INSERT INTO dbsessions_attribute (session_id, name, value)
-            SELECT seq, a.name, CAST({value} AS BINARY)
-            FROM {series} CROSS JOIN {attrs} ORDER BY seq, a.name"""
-    else:
-        series = (
-            f"WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {sessions})"
-        )
-        seconds = step / 1_000_000
-
-        def at(offset: str) -> str:
-            return (
-                f"strftime('%Y-%m-%d %H:%M:%f', 'now', {offset}"
-                f"printf('%.6f seconds', -({sessions} - g) * {seconds})) || '000'"
-            )
-
-        session_sql = f"""
-            INSERT INTO dbsessions_session
-                (id, key_hash, app_name, principal, created_at, last_access, expires_at)
-            {series}
-            SELECT g, lower(hex(randomblob(32))), 'default', CAST((g * 7919) % {users} + 1 AS TEXT),
-                   {at("")}, {at("")}, {at("'+14 days', ")}
-            FROM s"""
-        value = (
-            f"CASE WHEN a.name = '_auth_user_backend' THEN '{BACKEND}' ELSE "
-            "'\"' || substr(lower(hex(randomblob(48))), 1, a.len - 2) || '\"' END"
-        )
-        attribute_sql = f"""
-            INSERT INTO dbsessions_attribute (session_id, name, value)
-            {series}
-            SELECT g, a.name, CAST({value} AS BLOB) FROM s CROSS JOIN {attrs} ORDER BY g, a.name"""
-    with connection.cursor() as cursor:
-        cursor.execute(session_sql)
-        cursor.execute(attribute_sql)
 
 
 def churn(vendor: str) -> None:
@@ -166,69 +62,6 @@ def churn(vendor: str) -> None:
         cursor.execute(f"UPDATE dbsessions_attribute SET value = {flipped} WHERE name = 'cart'")
 
 
-TABLES = ("dbsessions_session", "dbsessions_attribute")
-
-
-def sizes(vendor: str) -> dict[str, Any]:
-    """{table: {"data": bytes, "indexes": {index: bytes}}} of the two session tables."""
-    from django.db import connection
-
-    result: dict[str, Any] = {}
-    with connection.cursor() as cursor:
-        for table in TABLES:
-            if vendor == "postgresql":
-                cursor.execute(f"VACUUM ANALYZE {table}")
-                cursor.execute("SELECT pg_table_size(%s)", [table])
-                data = int(cursor.fetchone()[0])
-                cursor.execute(
-                    "SELECT indexname, pg_relation_size(indexname::regclass) FROM pg_indexes "
-                    "WHERE tablename = %s ORDER BY indexname",
-                    [table],
-                )
-                indexes = {name: int(size) for name, size in cursor.fetchall()}
-            elif vendor == "mysql":
-                cursor.execute(f"ANALYZE TABLE {table}")
-                cursor.fetchall()
-                cursor.execute(
-                    "SELECT data_length, index_length FROM information_schema.TABLES "
-                    "WHERE table_schema = DATABASE() AND table_name = %s",
-                    [table],
-                )
-                data, index_total = (int(v) for v in cursor.fetchone())
-                cursor.execute(
-                    "SELECT index_name, stat_value * @@innodb_page_size "
-                    "FROM mysql.innodb_index_stats WHERE database_name = DATABASE() "
-                    "AND table_name = %s AND stat_name = 'size' ORDER BY index_name",
-                    [table],
-                )
-                indexes = {
-                    name: int(size) for name, size in cursor.fetchall() if name != "PRIMARY"
-                }
-                indexes["(all secondary, information_schema)"] = index_total
-            else:
-                cursor.execute(
-                    "SELECT m.name, m.type, SUM(d.pgsize) FROM dbstat AS d "
-                    "JOIN sqlite_master AS m ON m.name = d.name "
-                    "WHERE m.tbl_name = %s GROUP BY m.name, m.type ORDER BY m.name",
-                    [table],
-                )
-                data, indexes = 0, {}
-                for name, kind, size in cursor.fetchall():
-                    if kind == "table":
-                        data += int(size)
-                    else:
-                        indexes[name] = int(size)
-            result[table] = {"data": data, "indexes": indexes}
-    return result
-
-
-def _total(table: dict[str, Any], vendor: str) -> int:
-    indexes = table["indexes"]
-    if vendor == "mysql":
-        return int(table["data"]) + int(indexes["(all secondary, information_schema)"])
-    return int(table["data"]) + sum(int(v) for v in indexes.values())
-
-
 def measure(vendor: str, sessions: int) -> dict[str, Any]:
     """The figures of one database, in this process (``DJANGO_SETTINGS_MODULE=bench.settings``)."""
     from django.db import connection, transaction
@@ -241,18 +74,20 @@ def measure(vendor: str, sessions: int) -> dict[str, Any]:
     dbsetup.create(vendor)
     try:
         with transaction.atomic():
-            fill(vendor, sessions)
+            fill(vendor, 1, sessions)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT SUM(LENGTH(value)), SUM(LENGTH(name)), COUNT(*) FROM dbsessions_attribute"
             )
             value_bytes, name_bytes, stored = (int(v) for v in cursor.fetchone())
+        analyze(vendor)
         fresh = sizes(vendor)
         with transaction.atomic():
             churn(vendor)
         if vendor == "sqlite":
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        analyze(vendor)
         written = sizes(vendor)
         attributes = sessions * len(ATTRIBUTES)
         result: dict[str, Any] = {
@@ -264,8 +99,8 @@ def measure(vendor: str, sessions: int) -> dict[str, Any]:
             "name_bytes_per_session": name_bytes / sessions,
         }
         for label, measured in (("fresh", fresh), ("after_writes", written)):
-            session_total = _total(measured["dbsessions_session"], vendor)
-            attribute_total = _total(measured["dbsessions_attribute"], vendor)
+            session_total = total(measured["dbsessions_session"], vendor)
+            attribute_total = total(measured["dbsessions_attribute"], vendor)
             result[label] = {
                 "tables": measured,
                 "bytes_per_session_row": session_total / sessions,
