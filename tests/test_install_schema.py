@@ -28,7 +28,12 @@ def snapshot(connection) -> dict:
     result = {}
     with connection.cursor() as cursor:
         for table in table_names():
-            columns = [tuple(info) for info in introspection.get_table_description(cursor, table)]
+            # By name: SQLite rebuilds a table to alter a column and puts it last, so a
+            # migrated table's column order may differ from a fresh one's (the engine's SQL
+            # names every column).
+            columns = sorted(
+                tuple(info) for info in introspection.get_table_description(cursor, table)
+            )
             constraints = sorted(
                 (name, sorted((k, repr(v)) for k, v in info.items()))
                 for name, info in introspection.get_constraints(cursor, table).items()

@@ -4,6 +4,8 @@ The tests of what is stored run for both engines; those that count the db engine
 (the README's figures) run for it alone.
 """
 
+from contextlib import contextmanager
+
 import pytest
 from django.test.utils import CaptureQueriesContext
 
@@ -62,11 +64,28 @@ def test_load_is_one_query(sessions_connection):
     assert len(context.captured_queries) == 1
 
 
+@contextmanager
+def sent_params(connection):
+    """The parameters of each statement sent, as lists (PostgreSQL logs the engine's hot
+    statements with $n placeholders: their values travel apart from the SQL)."""
+    sent: list[list] = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(list(params or []))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield sent
+
+
 def test_one_key_change_writes_only_that_attribute(sessions_connection):
     key = saved_session(a=1, b="two", c=[3]).session_key
     session = DatabaseStore(key)
     session["b"] = "changed"
-    with CaptureQueriesContext(sessions_connection) as context:
+    with (
+        CaptureQueriesContext(sessions_connection) as context,
+        sent_params(sessions_connection) as sent,
+    ):
         session.save()
     sql = statements(context)
     if sessions_connection.vendor == "postgresql":
@@ -74,7 +93,8 @@ def test_one_key_change_writes_only_that_attribute(sessions_connection):
         assert len(sql) == 1 and sql[0].startswith("WITH"), sql
     else:
         assert len(sql) == 2 and sql[0].startswith("UPDATE"), sql
-    assert "'b'" in sql[-1] and "'a'" not in sql[-1] and "'c'" not in sql[-1]
+    upserts = [params for params in sent if "b" in params]
+    assert len(upserts) == 1 and "a" not in upserts[0] and "c" not in upserts[0], sent
     assert DatabaseStore(key).load() == {"a": 1, "b": "changed", "c": [3]}
 
 
@@ -112,10 +132,9 @@ def test_write_contents_all_rewrites_every_attribute(sessions_connection):
     key = saved_session(a=1, b=2, c=3).session_key
     session = DatabaseStore(key)
     session["b"] = 20
-    with CaptureQueriesContext(sessions_connection) as context:
+    with sent_params(sessions_connection) as sent:
         session.save()
-    upsert = statements(context)[-1]
-    assert all(f"'{name}'" in upsert for name in "abc")
+    assert any(all(name in params for name in "abc") for params in sent), sent
     assert DatabaseStore(key).load() == {"a": 1, "b": 20, "c": 3}
 
 
