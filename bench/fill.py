@@ -67,6 +67,10 @@ def fill(
 ) -> None:
     """Insert sessions ``first`` to ``last`` (their ids) and their attributes, in two statements.
 
+    The attributes go in in the order of (session, name) compared byte for byte, the order of
+    their unique index (on InnoDB, of their rows): in another order, InnoDB splits its pages in
+    the middle and the table comes out larger than one that grew one session at a time.
+
     Session ``newest`` (default ``last``) was created just now and each one before it 6 ms
     earlier, so that sessions filled in several calls have times in the order of their ids;
     every one expires 14 days after its creation.
@@ -96,7 +100,8 @@ def fill(
         attribute_sql = f"""
             INSERT INTO dbsessions_attribute (session_id, name, value)
             SELECT g, a.name, convert_to({value}, 'UTF8')
-            FROM {series} CROSS JOIN {attrs} ORDER BY g, a.name"""
+            FROM {series} CROSS JOIN {attrs} ORDER BY g, a.name COLLATE "C"
+            """
     elif vendor == "mysql":
         series = f"seq_{first}_to_{last}"
         principal = f"CAST((seq * 7919) % {users} + 1 AS CHAR)"
@@ -115,7 +120,7 @@ def fill(
         attribute_sql = f"""
             INSERT INTO dbsessions_attribute (session_id, name, value)
             SELECT seq, a.name, CAST({value} AS BINARY)
-            FROM {series} CROSS JOIN {attrs} ORDER BY seq, a.name"""
+            FROM {series} CROSS JOIN {attrs} ORDER BY seq, CAST(a.name AS BINARY)"""
     else:
         series = (
             f"WITH RECURSIVE s(g) AS (SELECT {first} UNION ALL SELECT g + 1 FROM s "
