@@ -98,34 +98,37 @@ def _count() -> dict[str, int]:
 
 
 def buffer_pool(vendor: str) -> dict[str, Any]:
-    """The database's own cache: its size and what else decides how often it misses."""
+    """The database's own cache: its size in bytes, and the settings that decide it."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         if vendor == "postgresql":
-            names = ("shared_buffers", "effective_cache_size", "work_mem")
-            settings = {}
-            for name in names:
-                cursor.execute(f"SHOW {name}")
-                settings[name] = cursor.fetchone()[0]
-            return settings
-        if vendor == "mysql":
+            cursor.execute(
+                "SELECT setting::bigint * current_setting('block_size')::bigint, "
+                "current_setting('shared_buffers'), current_setting('effective_cache_size') "
+                "FROM pg_settings WHERE name = 'shared_buffers'"
+            )
+            size, shared, effective = cursor.fetchone()
+            settings = {"shared_buffers": shared, "effective_cache_size": effective}
+        elif vendor == "mysql":
             cursor.execute(
                 "SELECT @@innodb_buffer_pool_size, @@innodb_flush_method, @@innodb_page_size"
             )
             size, method, page = cursor.fetchone()
-            return {
+            settings = {
                 "innodb_buffer_pool_size": f"{int(size) // 2**20}MB",
                 "innodb_flush_method": method,
                 "innodb_page_size": int(page),
             }
-        cursor.execute("PRAGMA cache_size")
-        cache = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA page_size")
-        page = int(cursor.fetchone()[0])
-        # A negative cache_size is in KiB; the operating system caches the file beside it.
-        kib = -cache if cache < 0 else cache * page // 1024
-        return {"cache_size": f"{kib:,} KiB per connection", "page_size": page}
+        else:
+            cursor.execute("PRAGMA cache_size")
+            cache = int(cursor.fetchone()[0])
+            cursor.execute("PRAGMA page_size")
+            page = int(cursor.fetchone()[0])
+            # A negative cache_size is in KiB; the operating system caches the file beside it.
+            size = -cache * 1024 if cache < 0 else cache * page
+            settings = {"cache_size": f"{size // 1024:,} KiB per connection", "page_size": page}
+    return {"bytes": int(size), "settings": settings}
 
 
 def _cache_counters(vendor: str) -> dict[str, int]:
@@ -391,19 +394,21 @@ def markdown(results: dict) -> list[str]:
         f"the whole table of live sessions ({len(fill.ATTRIBUTES)} attributes each, filled "
         "with set-based SQL, then analyzed and their pages written out). Latencies in ms; "
         "`SELECT 1` is a round trip timed between them, which only the machine's drift "
-        "moves. Buffer hits are the database's own cache during the timed operations "
-        "(PostgreSQL: the two tables' blocks, whose misses may still be found in the "
-        "operating system's page cache; MariaDB: the whole server's InnoDB pages, misses "
-        "read from disk).",
+        "moves. Buffer hits are the database's own cache during the timed operations, and "
+        "misses per read or save are counted over more of them in a row (PostgreSQL: the "
+        "two tables' blocks, whose misses may still be found in the operating system's page "
+        "cache; MariaDB: the whole server's InnoDB pages, misses read from disk). The "
+        "tables' size is also given as a multiple of that cache (SQLite's is per "
+        "connection, beside the operating system's).",
         "",
         "| database | sessions | read p50 / p95 / p99 | save p50 / p95 / p99 "
         "| `SELECT 1` p50 / p95 / p99 | buffer hits | misses per read / save "
-        "| tables + indexes MB "
-        "| fill s |",
+        "| tables + indexes MB (x buffer pool) | fill s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, growth in grown.items():
         label = vendor_label(name, results["vendors"][name])
+        pool = growth["buffer_pool"]["bytes"]
         for point in growth["points"]:
             ops, cache, grown_by = point["ops"], point["cache"], point["fill"]
             hits = f"{cache['hit_ratio']:.2%}" if cache.get("hit_ratio") is not None else "-"
@@ -414,7 +419,7 @@ def markdown(results: dict) -> list[str]:
             out.append(
                 f"| {label} | {point['sessions']:,} | {_cells(ops['read'])} "
                 f"| {_cells(ops['save'])} | {_cells(ops['control'])} | {hits} | {misses} "
-                f"| {_mb(point['bytes'])} | {seconds:.0f} |"
+                f"| {_mb(point['bytes'])} ({point['bytes'] / pool:.2g}x) | {seconds:.0f} |"
             )
     out += [
         "",
@@ -427,7 +432,7 @@ def markdown(results: dict) -> list[str]:
         ratios = growth["ratios"]
         cells = [f"{ratios[op][p]:.2f}x" for op in OPERATIONS for p, _ in TARGETS]
         cells.append(f"{ratios['control']['p50']:.2f}x")
-        pool = ", ".join(f"{k} {v}" for k, v in growth["buffer_pool"].items())
+        pool = ", ".join(f"{k} {v}" for k, v in growth["buffer_pool"]["settings"].items())
         out.append(
             f"| {label} | {' | '.join(cells)} "
             f"| {growth['samples']:,} (+{growth['warmup']:,} warm-up) "

@@ -47,7 +47,8 @@ def test_every_size_is_measured_in_order(growth):
     assert growth["vendor"] == VENDOR
     assert growth["sizes"] == list(SIZES["smoke"])
     assert [point["sessions"] for point in growth["points"]] == list(SIZES["smoke"])
-    assert growth["buffer_pool"]
+    assert growth["buffer_pool"]["bytes"] > 0
+    assert growth["buffer_pool"]["settings"]
 
 
 def test_the_table_holds_exactly_the_filled_sessions(growth):
