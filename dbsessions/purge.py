@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from dbsessions import purge_pace, retry
 from dbsessions.conf import app_settings
-from dbsessions.dialects import Dialect, dialect_for, id_list
+from dbsessions.dialects import Dialect, chunks, dialect_for, id_list
 from dbsessions.locks import lock_sessions
 from dbsessions.models import PurgeLease, Session
 from dbsessions.signals import sessions_purged
@@ -173,13 +173,13 @@ def _delete_batch(cursor: Any, dialect: Dialect, ids: list[int]) -> tuple[int, i
         # write lock), so they are still expired.
         cursor.execute(dialect.delete_sessions_sql(ids))
         return cursor.rowcount, attributes
-    cursor.execute(dialect.attribute_ids_sql(ids))
-    attribute_ids = [row[0] for row in cursor.fetchall()]
+    cursor.execute(dialect.attribute_keys_sql(ids))
     attributes = 0
-    if attribute_ids:
-        attributes_sql = dialect.delete_by_ids_sql(dialect.quoted_attribute_table)
-        cursor.execute(attributes_sql, [_id_json(attribute_ids)])
-        attributes = cursor.rowcount
+    for keys in chunks(cursor.fetchall()):
+        cursor.execute(
+            dialect.delete_attributes_by_key_sql(len(keys)), [v for key in keys for v in key]
+        )
+        attributes += cursor.rowcount
     cursor.execute(dialect.delete_by_ids_sql(dialect.quoted_session_table), [_id_json(ids)])
     return cursor.rowcount, attributes
 

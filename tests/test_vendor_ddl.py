@@ -99,8 +99,11 @@ def test_sql_for_each_vendor(vendor, tokens):
         assert token in output
     statements = [line for line in output.splitlines() if line and not line.startswith("--")]
     assert [s.split(" (")[0].split()[:2] for s in statements[:4]] == [["CREATE", "TABLE"]] * 4
-    # Unique (session, name) and the foreign key are part of the tables, not optional.
-    assert "UNIQUE" in statements[1].upper()
+    # The (session, name) primary key and the foreign key are part of the tables, not
+    # optional.
+    attributes = statements[1].upper().replace("`", '"').replace("[", '"').replace("]", '"')
+    assert 'PRIMARY KEY ("SESSION_ID", "NAME")' in attributes
+    assert not attributes.split(" (", 1)[1].startswith('"ID"')
     assert "dbsessions_imported" in statements[2].lower() and "UNIQUE" in statements[2].upper()
     # The purge lease: its name is the primary key.
     assert "dbsessions_lease" in statements[3].lower()

@@ -38,7 +38,8 @@ STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "delete_attributes_sql": [(3,)],
     "delete_attributes_of_sessions_sql": [([1, 2, 3],)],
     "delete_sessions_sql": [([1, 2, 3],)],
-    "attribute_ids_sql": [([1, 2, 3],)],
+    "attribute_keys_sql": [([1, 2, 3],)],
+    "delete_attributes_by_key_sql": [(1,), (3,)],
     "upsert_sql": [(1,), (3,)],
     "touch_and_upsert_sql": [(2,), (2, True)],
     "expired_sessions_sql": [(50,)],
@@ -55,6 +56,7 @@ OPTIONAL_STATEMENTS = {
     "purge_lock_expired_sql": "has_purge_lock_and_delete",
     "purge_delete_sql": "has_purge_lock_and_delete",
     "delete_by_ids_sql": "deletes_by_id_join",
+    "delete_attributes_by_key_sql": "deletes_by_id_join",
 }
 
 

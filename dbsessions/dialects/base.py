@@ -377,10 +377,11 @@ class Dialect:
             f"DELETE FROM {self.quoted_session_table} WHERE {self.quote('id')} IN ({id_list(ids)})"
         )
 
-    def attribute_ids_sql(self, ids: Sequence[int]) -> str:
+    def attribute_keys_sql(self, ids: Sequence[int]) -> str:
+        """The primary keys (session_id, name) of the attributes of sessions ``ids``."""
         quote = self.quote
         return (
-            f"SELECT {quote('id')} FROM {self.quoted_attribute_table} "
+            f"SELECT {quote('session_id')}, {quote('name')} FROM {self.quoted_attribute_table} "
             f"WHERE {quote('session_id')} IN ({id_list(ids)})"
         )
 
@@ -414,6 +415,11 @@ class Dialect:
     def delete_by_ids_sql(self, table: str) -> str:
         """Delete the rows of ``table`` (quoted) whose ids the one parameter lists as a JSON
         array, where ``deletes_by_id_join``."""
+        raise NotImplementedError
+
+    def delete_attributes_by_key_sql(self, count: int) -> str:
+        """Delete ``count`` attributes by primary key, (session_id, name) parameter pairs,
+        where ``deletes_by_id_join``."""
         raise NotImplementedError
 
     @cached_property

@@ -121,6 +121,18 @@ class MySQLDialect(Dialect):
             f"STRAIGHT_JOIN {table} AS t ON t.`id` = d.`id`"
         )
 
+    @cache
+    def delete_attributes_by_key_sql(self, count: int) -> str:
+        """Every pair an equality lookup of the (session_id, name) primary key: InnoDB then
+        locks those records alone, where a range of one session's keys would also lock the
+        record after it, perhaps a live session's attribute a request holds."""
+        quote = self.quote
+        pairs = ", ".join(["(%s, %s)"] * count)
+        return (
+            f"DELETE FROM {self.quoted_attribute_table} "
+            f"WHERE ({quote('session_id')}, {quote('name')}) IN ({pairs})"
+        )
+
     @cached_property
     def lease_insert_sql(self) -> str:
         """IGNORE skips the duplicate name (and would turn bad values into warnings: ours are

@@ -3,7 +3,7 @@
 -- `manage.py install_session_schema` records the migrations as applied.
 
 CREATE TABLE [dbsessions_session] ([id] bigint NOT NULL PRIMARY KEY IDENTITY (1, 1), [key_hash] nvarchar(64) NOT NULL, [app_name] nvarchar(100)  COLLATE Latin1_General_100_BIN2 NOT NULL, [principal] nvarchar(255)  COLLATE Latin1_General_100_BIN2 NULL, [created_at] datetimeoffset NOT NULL, [last_access] datetimeoffset NOT NULL, [expires_at] datetimeoffset NOT NULL, [client_ip] nvarchar(39) NULL, [user_agent] nvarchar(255) NULL, CONSTRAINT [dbsessions_session_key_hash] UNIQUE ([key_hash]));
-CREATE TABLE [dbsessions_attribute] ([id] bigint NOT NULL PRIMARY KEY IDENTITY (1, 1), [name] nvarchar(200)  COLLATE Latin1_General_100_BIN2 NOT NULL, [value] varbinary(max) NOT NULL, [session_id] bigint NOT NULL, CONSTRAINT [dbsessions_attribute_session_name] UNIQUE ([session_id], [name]));
+CREATE TABLE [dbsessions_attribute] ([name] nvarchar(200)  COLLATE Latin1_General_100_BIN2 NOT NULL, [value] varbinary(max) NOT NULL, [session_id] bigint NOT NULL, PRIMARY KEY ([session_id], [name]));
 CREATE TABLE [dbsessions_imported] ([id] bigint NOT NULL PRIMARY KEY IDENTITY (1, 1), [app_name] nvarchar(100)  COLLATE Latin1_General_100_BIN2 NOT NULL, [key_hash] nvarchar(64) NOT NULL, [expires_at] datetimeoffset NOT NULL, CONSTRAINT [dbsessions_imported_app_key] UNIQUE ([app_name], [key_hash]));
 CREATE TABLE [dbsessions_lease] ([name] nvarchar(64)  COLLATE Latin1_General_100_BIN2 NOT NULL PRIMARY KEY, [holder] nvarchar(64)  COLLATE Latin1_General_100_BIN2 NOT NULL, [expires_at] datetimeoffset NOT NULL);
 ALTER TABLE [dbsessions_attribute] ADD CONSTRAINT [dbsessions_attribute_session_id_7e5b442a_fk_dbsessions_session_id] FOREIGN KEY ([session_id]) REFERENCES [dbsessions_session] ([id]);
