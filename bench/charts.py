@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from bench.engines import ENGINES
+from bench import sections
+from bench.engines import STORE_ENGINES
 from bench.store import OPERATIONS as OPS
 from bench.vendors import vendor_label
 
@@ -11,10 +12,13 @@ COLOURS = {
     "dbsessions_cached": "#8fc1e3",
     "django_db": "#d95f02",
     "django_cached_db": "#999999",
+    "dbsessions_cached_redis": "#1b9e77",
+    "django_cached_db_redis": "#e7298a",
+    "django_cache_redis": "#666666",
 }
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,34 +40,11 @@ def _store(plt, name: str, label: str, vendor: dict, path: Path) -> None:
     index = {(r["engine"], r["size"], r["op"]): r["ops_per_s"]["median"] for r in vendor["store"]}
     figure, axes = plt.subplots(1, 2, figsize=(13, 4))
     for axis, size in zip(axes, ("small", "large"), strict=True):
-        _bars(axis, list(OPS), {e: [index[(e, size, op)] for op in OPS] for e in ENGINES})
+        _bars(axis, list(OPS), {e: [index[(e, size, op)] for op in OPS] for e in STORE_ENGINES})
         axis.set_yscale("log")
         axis.set_title(f"{label}: store level, {size} sessions")
         axis.set_ylabel("operations/s (median, log scale)")
     axes[0].legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-
-
-def _requests(plt, label: str, vendor: dict, path: Path) -> None:
-    index = {(r["engine"], r["size"], r["page"]): r for r in vendor["requests"]}
-    cases = [(s, p) for s in ("small", "large") for p in ("read", "write")]
-    groups = [f"{p} {s}" for s, p in cases]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    _bars(
-        axes[0],
-        groups,
-        {e: [index[(e, s, p)]["requests_per_s"] for s, p in cases] for e in ENGINES},
-    )
-    axes[0].set_title(f"{label}: requests/s")
-    axes[0].legend()
-    _bars(
-        axes[1],
-        groups,
-        {e: [index[(e, s, p)]["latency_ms"]["p95"] for s, p in cases] for e in ENGINES},
-    )
-    axes[1].set_title(f"{label}: p95 latency (ms)")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
@@ -92,7 +73,7 @@ def _storage(plt, results: dict, path: Path) -> bool:
 def draw(results: dict, directory: Path) -> list[str]:
     """Draw every chart the results allow; [] when matplotlib is not installed."""
     try:
-        plt = _pyplot()
+        plt = pyplot()
     except ImportError:
         return []
     names = []
@@ -101,9 +82,9 @@ def draw(results: dict, directory: Path) -> list[str]:
         if vendor.get("store"):
             names.append(f"store-{name}.png")
             _store(plt, name, label, vendor, directory / names[-1])
-        if vendor.get("requests"):
-            names.append(f"requests-{name}.png")
-            _requests(plt, label, vendor, directory / names[-1])
     if _storage(plt, results, directory / "storage.png"):
         names.append("storage.png")
+    for phase in sections.PHASES:
+        if any(phase in vendor for vendor in results["vendors"].values()):
+            names += sections.module(phase).charts(results, directory)
     return names

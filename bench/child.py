@@ -17,7 +17,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What one process per database measures, in this order; the purge runs in a process of its own.
-SUITE = ("store", "request_sql", "requests", "concurrency", "storage", "lifetime")
+SUITE = (
+    "store", "driver", "request_sql", "load", "concurrency", "storage", "lifetime",
+    "growth",
+)  # fmt: skip
 PHASES = (*SUITE, "purge")
 
 
@@ -47,14 +50,18 @@ def launch(vendor: str, db_name: str, task: dict[str, Any], sqlite_dir: Path | N
 
 
 def _runners(vendor: str, task: dict[str, Any]) -> dict[str, Callable[[], Any]]:
-    from bench import concurrency, http_load, lifetime, profile, purge, request_sql, storage, store
+    from bench import concurrency, lifetime, profile, purge, request_sql, storage, store
     from bench.profiles import PROFILES
+    from bench.sections import PHASES, module
 
     mode = PROFILES[task.get("mode", "quick")]
+    reporting = {
+        phase: lambda phase=phase: module(phase).run(vendor, mode, log) for phase in PHASES
+    }
     return {
+        **reporting,
         "store": lambda: store.run(mode, log),
         "request_sql": request_sql.run,
-        "requests": lambda: http_load.run(mode, log),
         "concurrency": lambda: concurrency.run(mode, log),
         "storage": lambda: storage.run(vendor, mode, log),
         "lifetime": lambda: lifetime.run(mode, log),

@@ -83,8 +83,17 @@ SERVER = Server("gthread", 2, 4)
 GENERATORS = 2
 
 
+@dataclass(frozen=True)
+class Site:
+    """One engine's running server: its port, gunicorn's master process, whether it caches."""
+
+    port: int
+    pid: int
+    cached: bool
+
+
 @contextmanager
-def gunicorn(engines: list[str], server: Server | None = None) -> Iterator[dict[str, int]]:
+def gunicorn(engines: list[str], server: Server | None = None) -> Iterator[dict[str, Site]]:
     """Each engine's benchmark site on its own free port (``SERVER`` by default), started
     together; stopped by PID."""
     from bench.http_load import _free_port, _wait_until_up  # it reads Django's settings
@@ -112,7 +121,10 @@ def gunicorn(engines: list[str], server: Server | None = None) -> Iterator[dict[
             processes[engine] = (subprocess.Popen(command, cwd=ROOT, env=env), port)
         for process, port in processes.values():
             _wait_until_up(port, process)
-        yield {engine: port for engine, (_, port) in processes.items()}
+        yield {
+            engine: Site(port, process.pid, engine in CACHED)
+            for engine, (process, port) in processes.items()
+        }
     finally:
         for process, _ in processes.values():
             process.terminate()
@@ -143,17 +155,74 @@ def _sessions(engine: str) -> int:
     return Session.objects.count()
 
 
+def _processes() -> Iterator[tuple[int, list[str], str]]:
+    """(pid, fields of ``/proc/<pid>/stat`` after the name, command line) of each process."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, UnicodeDecodeError):
+                continue  # gone, or not ours to read
+            name, _, fields = stat.partition(" (")[2].rpartition(")")
+            yield int(entry.name), fields.split(), f"({name}) {command}"
+
+
+def _serves_database(command: str, vendor: str, name: str) -> bool:
+    if vendor == "postgresql":
+        return command.startswith("(postgres)") and f" {name} " in command
+    return vendor == "mysql" and command.startswith(("(mariadbd)", "(mysqld)"))
+
+
+def _watched(site: Site) -> dict[str, list[int]] | None:
+    """The processes whose CPU a run counts: the site's gunicorn (``app``), the database
+    server's processes that serve it (PostgreSQL: the benchmark database's backends; MariaDB
+    and MySQL: the whole server; none for SQLite, which runs in the workers) and, for the
+    cached engines, Redis. None without Linux's ``/proc``."""
+    from django.conf import settings
+
+    if not Path("/proc/self/stat").exists():
+        return None
+    groups: dict[str, list[int]] = {"app": []}
+    if settings.VENDOR != "sqlite":
+        groups["database"] = []
+    if site.cached:
+        groups["cache"] = []
+    name = settings.DATABASES["default"]["NAME"]
+    for pid, fields, command in _processes():
+        if pid == site.pid or int(fields[1]) == site.pid:
+            groups["app"].append(pid)
+        elif _serves_database(command, settings.VENDOR, name):
+            groups["database"].append(pid)
+        elif site.cached and command.startswith("(redis-server)"):
+            groups["cache"].append(pid)
+    return groups
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far; 0 for one that is gone."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    port: int, page: str, size: str, users: int, mode: Mode, generators: int = GENERATORS
+    site: Site, page: str, size: str, users: int, mode: Mode, generators: int = GENERATORS
 ) -> dict[str, Any]:
     """One timed run: ``users`` split over ``generators`` processes that share one window.
 
     Each process seeds its users, says so, and gets the same start time, ``mode.warmup``
-    seconds later: until then its users warm the server up, untimed.
+    seconds later: until then its users warm the server up, untimed. The CPU time that the
+    server's processes spend in the window, per request, is counted from here.
     """
     shares = [users // generators + (n < users % generators) for n in range(generators)]
     command = [
-        sys.executable, "-m", "bench.loadgen", "--port", str(port), "--page", page,
+        sys.executable, "-m", "bench.loadgen", "--port", str(site.port), "--page", page,
         "--size", size, "--seconds", str(mode.seconds), "--sync", "--raw",
     ]  # fmt: skip
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
@@ -167,10 +236,16 @@ def measure(
         for process in processes:
             if process.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"a load generator could not seed its users ({what})")
-        start_at = f"{time.time() + mode.warmup}\n"
+        start_at = time.time() + mode.warmup
         for process in processes:  # all of them before waiting for any
-            process.stdin.write(start_at)
+            process.stdin.write(f"{start_at}\n")
             process.stdin.flush()
+        time.sleep(max(0.0, start_at - time.time()))
+        watched = _watched(site)
+        if watched is not None:
+            cpu = {group: _cpu_seconds(pids) for group, pids in watched.items()}
+            time.sleep(max(0.0, start_at + mode.seconds - time.time()))
+            cpu = {group: _cpu_seconds(pids) - cpu[group] for group, pids in watched.items()}
         timeout = mode.warmup + mode.seconds + 120
         outputs = [process.communicate(timeout=timeout)[0] for process in processes]
     finally:
@@ -183,11 +258,13 @@ def measure(
     parts = [json.loads(output.splitlines()[-1]) for output in outputs]
     if not all(part["requests"] for part in parts):
         raise RuntimeError(f"a load generator sent no request in the timed window ({what})")
+    requests = sum(part["requests"] for part in parts)
     return {
-        "requests": sum(part["requests"] for part in parts),
+        "requests": requests,
         "errors": sum(part["errors"] for part in parts),
         "requests_per_s": sum(part["requests_per_s"] for part in parts),
         "generator_cpu": max(part["cpu"] for part in parts),
+        "cpu_ms": None if watched is None else {g: t * 1000 / requests for g, t in cpu.items()},
         "latencies_ms": [x for part in parts for x in part["latencies_ms"]],
     }
 
@@ -202,7 +279,15 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "runs": [round(rate, 1) for rate in rates],
         "latency_ms": percentiles([x for run in runs for x in run["latencies_ms"]]),
         "generator_cpu": max(run["generator_cpu"] for run in runs),
+        "cpu_ms": _cpu_summary([run["cpu_ms"] for run in runs]),
     }
+
+
+def _cpu_summary(runs: list[dict[str, float] | None]) -> dict[str, float] | None:
+    """Median CPU ms per request of each group; None where ``/proc`` was not there."""
+    if None in runs:
+        return None
+    return {group: statistics.median(run[group] for run in runs) for group in runs[0]}
 
 
 def _rotated(names: list[str], turn: int) -> list[str]:

@@ -11,11 +11,10 @@ def run(engine: str, size: str, op: str, ops: int, interval: float) -> str:
     from bench.store import Case
 
     case = Case(engine, size, pool_size=20)
-    operation = case.operation(op)
     for i in range(5):
-        operation(i)
+        case.run(op, i)
     profiler = Profiler(interval=interval)
     with profiler:
         for i in range(ops):
-            operation(i)
+            case.run(op, i)
     return profiler.output_text(unicode=False, color=False, show_all=False)

@@ -6,6 +6,10 @@ Chosen by the environment, like the demo's settings but on databases of their ow
 - ``BENCH_DB_NAME``: database name (default ``bench_dbsessions``); the harness creates and
   drops it. SQLite uses a file of that name in ``BENCH_WORKDIR``.
 - ``BENCH_ENGINE``: the ``SESSION_ENGINE`` the benchmark site runs with.
+- ``BENCH_SESSION_CACHE``: the cache of the cached engines, ``default`` (LocMem, in-process:
+  one gunicorn worker) or ``redis`` (shared by every worker).
+- ``BENCH_REDIS_URL``: that Redis (default ``redis://127.0.0.1:6379/14``; the benchmark
+  empties this database).
 - Server connection: ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD`` and
   ``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD`` (``MYSQL_UNIX_SOCKET``).
 """
@@ -36,7 +40,16 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
 ROOT_URLCONF = "bench.site"
 WSGI_APPLICATION = "bench.wsgi.application"
 SESSION_ENGINE = os.environ.get("BENCH_ENGINE", "dbsessions.backends.db")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_CACHE_ALIAS = os.environ.get("BENCH_SESSION_CACHE", "default")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+CACHES = {
+    # Room for every session a run creates: culling would turn hits into misses.
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    },
+    "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+}
 
 USE_TZ = True
 TIME_ZONE = "UTC"

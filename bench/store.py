@@ -2,7 +2,13 @@
 
 Every case (engine x size x operation) runs ``repeats`` timed rounds of ``ops`` operations,
 engines interleaved within a round so that drift (autovacuum, checkpoints, a busy neighbour)
-hits them alike. SQL is captured in separate, untimed runs.
+hits them alike, each under its own ``SESSION_CACHE_ALIAS`` (``STORE_ENGINES``). SQL is
+captured in separate, untimed runs.
+
+A cached engine's read is measured twice: ``read`` times a load that finds the session in
+the cache (a load just before, untimed, put it there), ``read_after_save`` the first load
+after a one-key save (untimed), which this engine must take from the database and Django's
+``cached_db`` finds in the cache its save wrote.
 """
 
 import statistics
@@ -11,16 +17,22 @@ from collections.abc import Callable
 from itertools import count
 from typing import Any
 
+from django.test.utils import override_settings
+
 from bench.data import SIZES, changed_value, payload
-from bench.engines import ENGINES, store_class
+from bench.engines import STORE_ENGINES, store_class
 from bench.profiles import Profile
 from bench.sqlcount import capture
 
-OPERATIONS = ("create", "read", "save", "save_loaded", "cycle_key")
+OPERATIONS = ("create", "read", "read_after_save", "save", "save_loaded", "cycle_key")
 
 
 class Case:
-    """The sessions one engine works on for one size, and its operations."""
+    """The sessions one engine works on for one size, and its operations.
+
+    An operation is ``name(i, prepared)``, timed; ``prepare_<name>(i)``, where there is one,
+    runs before it untimed and hands it what it needs.
+    """
 
     def __init__(self, engine: str, size: str, pool_size: int) -> None:
         self.engine = engine
@@ -36,43 +48,71 @@ class Case:
         session.save()
         return session.session_key
 
-    def create(self, i: int) -> None:
+    def _key(self, i: int) -> str:
+        return self.keys[i % len(self.keys)]
+
+    def create(self, i: int, prepared: None) -> None:
         self._new_session()
 
-    def read(self, i: int) -> None:
-        self.store(self.keys[i % len(self.keys)])["k0"]
+    def prepare_read(self, i: int) -> str:
+        """A load of the same session first: a cached engine then has it in its cache."""
+        self.store(self._key(i))["k0"]
+        return self._key(i)
 
-    def save(self, i: int) -> None:
-        session = self.store(self.keys[i % len(self.keys)])
+    def read(self, i: int, key: str) -> None:
+        self.store(key)["k0"]
+
+    def prepare_read_after_save(self, i: int) -> str:
+        self.save(i, None)
+        return self._key(i)
+
+    read_after_save = read
+
+    def save(self, i: int, prepared: None) -> None:
+        session = self.store(self._key(i))
         session["k1"] = changed_value(self.payload["k1"], next(self.counter))
         session.save()
 
-    def save_loaded(self, i: int) -> float:
-        """Change one key and save a session loaded beforehand; only the save is timed."""
-        session = self.store(self.keys[i % len(self.keys)])
+    def prepare_save_loaded(self, i: int) -> Any:
+        session = self.store(self._key(i))
         session["k0"]
-        start = time.perf_counter()
+        return session
+
+    def save_loaded(self, i: int, session: Any) -> None:
+        """Change one key and save a session loaded beforehand."""
         session["k1"] = changed_value(self.payload["k1"], next(self.counter))
         session.save()
+
+    def cycle_key(self, i: int, prepared: None) -> None:
+        session = self.store(self._key(i))
+        session.cycle_key()
+        self.keys[i % len(self.keys)] = session.session_key
+
+    def operation(
+        self, name: str
+    ) -> tuple[Callable[[int], Any] | None, Callable[[int, Any], None]]:
+        """(preparation or None, timed operation) of operation ``name``."""
+        return getattr(self, f"prepare_{name}", None), getattr(self, name)
+
+    def run(self, name: str, i: int) -> float:
+        """Seconds that operation ``name`` took, its preparation left out."""
+        prepare, operation = self.operation(name)
+        prepared = prepare(i) if prepare is not None else None
+        start = time.perf_counter()
+        operation(i, prepared)
         return time.perf_counter() - start
 
-    def cycle_key(self, i: int) -> None:
-        slot = i % len(self.keys)
-        session = self.store(self.keys[slot])
-        session.cycle_key()
-        self.keys[slot] = session.session_key
 
-    def operation(self, name: str) -> Callable[[int], float | None]:
-        return getattr(self, name)
+def _rate(case: Case, name: str, ops: int) -> float:
+    """Operations per second of operation ``name``, its preparations not counted."""
+    return ops / sum(case.run(name, i) for i in range(ops))
 
 
-def _rate(operation: Callable[[int], float | None], ops: int) -> float:
-    """Operations per second; an operation that times itself returns its own duration."""
-    start = time.perf_counter()
-    timed = [operation(i) for i in range(ops)]
-    if timed[0] is not None:
-        return ops / sum(timed)
-    return ops / (time.perf_counter() - start)
+def _sql(case: Case, name: str, i: int) -> dict:
+    """The SQL of one operation, its preparation left out."""
+    prepare, operation = case.operation(name)
+    prepared = prepare(i) if prepare is not None else None
+    return capture(lambda: operation(i, prepared))
 
 
 def summarize(rates: list[float]) -> dict[str, Any]:
@@ -89,26 +129,37 @@ def summarize(rates: list[float]) -> dict[str, Any]:
     }
 
 
+def _cache_of(engine: str) -> override_settings:
+    """The engine's cache as ``SESSION_CACHE_ALIAS`` (the database engines ignore it)."""
+    return override_settings(SESSION_CACHE_ALIAS=STORE_ENGINES[engine][1] or "default")
+
+
 def run(profile: Profile, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    from django.core.cache import caches
+
+    caches["redis"].clear()  # bench.settings' own Redis database
     results = []
     for size in SIZES:
         ops = profile.ops_small if size == "small" else profile.ops_large
-        cases = {engine: Case(engine, size, ops) for engine in ENGINES}
+        cases = {}
+        for engine in STORE_ENGINES:
+            with _cache_of(engine):
+                cases[engine] = Case(engine, size, ops)
+                for name in OPERATIONS:  # warm-up: connections, caches, code paths
+                    _rate(cases[engine], name, 2)
         rates: dict[tuple[str, str], list[float]] = {}
-        for case in cases.values():  # warm-up: connections, caches, code paths
-            for name in OPERATIONS:
-                _rate(case.operation(name), 2)
         for repeat in range(profile.repeats):
             log(f"  store {size}: round {repeat + 1}/{profile.repeats}")
             for name in OPERATIONS:
                 for engine, case in cases.items():
-                    rates.setdefault((engine, name), []).append(_rate(case.operation(name), ops))
+                    with _cache_of(engine):
+                        rate = _rate(case, name, ops)
+                    rates.setdefault((engine, name), []).append(rate)
         for (engine, name), measured in rates.items():
-            case = cases[engine]
-            operation = case.operation(name)
             sql = {}
-            for i in range(profile.sql_samples):
-                sql = capture(lambda operation=operation, i=i: operation(i))
+            with _cache_of(engine):
+                for i in range(profile.sql_samples):
+                    sql = _sql(cases[engine], name, i)
             results.append(
                 {
                     "engine": engine,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.child import PHASES
-from bench.engines import ENGINES, OURS
+from bench.engines import ENGINES, OURS, STORE_ENGINES
 from bench.lifetime import CASES, LIFETIME_ENGINES, REQUESTS_PER_SECOND, TOUCH_INTERVAL
 from bench.profiles import PROFILES
 from bench.store import OPERATIONS
@@ -57,7 +57,9 @@ def test_results_describe_the_run(results):
 
 def test_store_level_covers_every_engine_size_and_operation(measured):
     cases = {(r["engine"], r["size"], r["op"]) for r in measured["store"]}
-    assert cases == {(e, s, o) for e in ENGINES for s in ("small", "large") for o in OPERATIONS}
+    assert cases == {
+        (e, s, o) for e in STORE_ENGINES for s in ("small", "large") for o in OPERATIONS
+    }
     for row in measured["store"]:
         rate = row["ops_per_s"]
         assert len(rate["runs"]) == PROFILE.repeats
@@ -74,17 +76,6 @@ def test_sql_samples_never_hold_session_keys(measured):
 def test_read_only_request_costs_one_query(measured):
     reads = [r for r in measured["request_sql"] if r["engine"] == OURS and r["page"] == "read"]
     assert [(r["statements"], r["transaction"]) for r in reads] == [(1, 0), (1, 0)]
-
-
-def test_request_level_ran_every_case_without_errors(measured):
-    cases = {(r["engine"], r["size"], r["page"]) for r in measured["requests"]}
-    assert cases == {
-        (e, s, p) for e in ENGINES for s in ("small", "large") for p in ("read", "write")
-    }
-    for row in measured["requests"]:
-        assert row["requests"] > 0
-        assert row["errors"] == 0
-        assert set(row["latency_ms"]) == {"p50", "p95", "p99"}
 
 
 def test_concurrency_reports_every_engine_and_ours_loses_nothing(measured):
@@ -175,11 +166,12 @@ def test_every_phase_ran_and_was_timed(measured):
 
 def test_markdown_report_has_the_tables(output, results):
     text = (output / "README.md").read_text()
-    headings = ("## Targets", "## Store level", "## Requests", "## Concurrent saves", "## Purge")
+    headings = ("## Targets", "## Store level", "## Concurrent saves", "## Purge")
     headings += ("## Session lifetime",)
     for heading in headings:
         assert heading in text
-    assert text.count("| load + change one key + save |") == 2
+    rows = [line for line in text.splitlines() if line.startswith("| load + change one key")]
+    assert len(rows) == 2  # the store table's, small and large
 
 
 def test_report_is_rewritten_from_the_results(output):
@@ -194,7 +186,7 @@ def test_report_is_rewritten_from_the_results(output):
 
 def test_charts_are_png_files(output):
     names = {p.name for p in output.glob("*.png")}
-    assert {f"store-{VENDOR}.png", f"requests-{VENDOR}.png"} <= names
+    assert f"store-{VENDOR}.png" in names
     for name in names:
         assert (output / name).read_bytes().startswith(PNG_SIGNATURE)
         assert f"]({name})" in (output / "README.md").read_text()
