@@ -52,7 +52,12 @@ def _targets(results: dict) -> str:
                 line.append("n/a")
                 continue
             value = cell["value"]
-            text = _x(value) if "x" in cell["goal"] or "0.75" in cell["goal"] else str(value)
+            if "x" in cell["goal"] or "0.75" in cell["goal"]:
+                text = _x(value)
+            elif isinstance(value, float):
+                text = f"{value:,.2f}" if value < 10 else f"{value:,.0f}"
+            else:
+                text = str(value)
             line.append(f"{text} {'met' if cell['met'] else '**missed**'}")
         rows.append(line)
     header = ["target", "goal"] + [vendor_label(v, results["vendors"][v]) for v in vendors]
