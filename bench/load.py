@@ -6,7 +6,10 @@ database is emptied before each of their runs). Each engine's server runs for th
 for each size x users x page every engine takes its turn, the order rotated each round, so
 drift hits them alike. Each run's users are split over generator processes that share one
 timed window after a warm-up. The no-session page ``/health/`` measures the same servers and
-generators without a session: a ceiling for the session pages.
+generators without a session: a ceiling for the session pages. Beside the rates, the CPU time
+per request of the site's workers, of the database server and of Redis (Linux's ``/proc``, in
+the timed window) tells where a request's cost lies, and is steadier than the rates on a
+shared machine.
 
 The generator is not what limits the figures: with its socket-level client each process used
 under a fifth of a core, and one, two or four processes gave the same rates (busy 2-core
@@ -38,6 +41,12 @@ PAGE_LABELS = {"read": "read-only", "write": "one-key write"}
 #: Our engine against Django's, each pair compared in the targets.
 PAIRS = {"dbsessions": "django_db", "dbsessions_cached": "django_cached_db"}
 CACHED = ("dbsessions_cached", "django_cached_db")
+#: What the database column of the CPU figures counts, by vendor.
+DATABASE_CPU = {
+    "sqlite": "none, SQLite runs in the workers",
+    "postgresql": "the benchmark database's backends",
+    "mysql": "the whole server",
+}
 #: Tables and charts put each of our engines beside the Django engine it is compared with.
 ORDER = ("dbsessions", "django_db", "dbsessions_cached", "django_cached_db")
 #: The targets are on small sessions; large ones, where a mode runs them, are reported only.
@@ -301,12 +310,12 @@ def run(vendor: str, profile: Profile, log: Callable[[str], None]) -> dict[str, 
     cache = _redis()
     runs: dict[tuple, list[dict[str, Any]]] = {}
     ceiling: dict[int, list[dict[str, Any]]] = {}
-    with gunicorn(list(ENGINES)) as ports:
+    with gunicorn(list(ENGINES)) as sites:
         for turn in range(mode.rounds):
             for size in mode.sizes:
                 for users in USERS:
                     if size == TARGET_SIZE:
-                        health = measure(ports["django_db"], "health", size, users, mode)
+                        health = measure(sites["django_db"], "health", size, users, mode)
                         ceiling.setdefault(users, []).append(health)
                     for page in PAGES:
                         figures = []
@@ -314,7 +323,7 @@ def run(vendor: str, profile: Profile, log: Callable[[str], None]) -> dict[str, 
                             if engine in CACHED:
                                 cache.flushdb()
                             before = _sessions(engine)
-                            measured = measure(ports[engine], page, size, users, mode)
+                            measured = measure(sites[engine], page, size, users, mode)
                             measured["new_sessions"] = _sessions(engine) - before
                             if engine in CACHED:
                                 measured["redis_keys"] = cache.dbsize()
@@ -372,9 +381,17 @@ def _n(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
+def _cpu(row: dict) -> str:
+    """CPU ms per request: app / database / cache, "-" for what was not measured."""
+    cpu = row.get("cpu_ms")
+    if not cpu:
+        return "n/a"
+    return " / ".join(f"{cpu[g]:.2f}" if g in cpu else "-" for g in ("app", "database", "cache"))
+
+
 def _table(load: dict) -> list[str]:
     header = ["size", "page", "users", "engine", "cache", "req/s", "vs Django", "p50 ms"]
-    header += ["p95 ms", "p99 ms", "errors"]
+    header += ["p95 ms", "p99 ms", "errors", "CPU ms/req: app / db / cache"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in load["rows"]:
         lat = row["latency_ms"]
@@ -382,7 +399,7 @@ def _table(load: dict) -> list[str]:
         versus = f"{ratio(load, *args):.2f}x" if row["engine"] in PAIRS else ""
         cells = [row["size"], PAGE_LABELS[row["page"]], row["users"], row["engine"]]
         cells += [row["cache"] or "", _n(row["requests_per_s"]), versus]
-        cells += [f"{lat[p]:.1f}" for p in ("p50", "p95", "p99")] + [row["errors"]]
+        cells += [f"{lat[p]:.1f}" for p in ("p50", "p95", "p99")] + [row["errors"], _cpu(row)]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines
 
@@ -412,7 +429,9 @@ def markdown(results: dict) -> list[str]:
         out += [f"### {vendor_label(name, vendor)}", "", *_table(load), ""]
         out += [
             f"The no-session page (`/health/`, same servers and generators): {ceiling}; the "
-            f"busiest generator process used {cpu:.0%} of a core.",
+            f"busiest generator process used {cpu:.0%} of a core. CPU per request is the "
+            f"workers' (app), the database server's (db: {DATABASE_CPU[name]}) and Redis' "
+            f"(cache) in the timed window, divided by its requests.",
             "",
         ]
     return out[:-1]

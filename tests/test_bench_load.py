@@ -76,6 +76,14 @@ def test_every_engine_users_and_page_ran_without_errors(load):
         assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
 
 
+def test_cpu_per_request_is_counted_for_each_part_of_the_server(load):
+    for row in load["rows"]:
+        groups = {"app"} | ({"database"} if VENDOR != "sqlite" else set())
+        groups |= {"cache"} if row["engine"] in CACHED else set()
+        assert set(row["cpu_ms"]) == groups
+        assert all(ms >= 0 for ms in row["cpu_ms"].values())
+
+
 def test_each_user_kept_its_cookie(load):
     # Each user seeds one session; one that lost its cookie would have written new ones.
     for row in load["rows"]:
@@ -119,6 +127,7 @@ def test_report_has_the_section_and_the_chart(output):
     text = (output / "README.md").read_text()
     assert "## Under load: gunicorn, 8 and 32 users" in text
     assert "| redis |" in text
+    assert "CPU ms/req: app / db / cache" in text
     chart = output / f"load-{VENDOR}.png"
     assert chart.read_bytes().startswith(PNG_SIGNATURE)
     assert f"]({chart.name})" in text
