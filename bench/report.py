@@ -247,23 +247,29 @@ def render(results: dict, chart_names: list[str], notes: bool) -> str:
                 "counted apart.",
                 "",
             ]
-    out += [
-        "## Concurrent saves on one session",
-        "",
-        f"{profile['threads']} threads x {profile['writes_per_thread']} saves each, every thread "
-        "with its own connection; distinct keys (lost updates), then one key for all (errors).",
-        "",
-        _concurrency(results),
-        "",
-        "## Storage",
-        "",
-        f"Tables plus indexes for {profile['storage_sessions']:,} small sessions "
-        "(PostgreSQL: `pg_total_relation_size` after `VACUUM ANALYZE`; MariaDB: "
-        "`data_length + index_length` after `ANALYZE TABLE`).",
-        "",
-        _storage(results),
-        "",
-    ]
+    measured = results["vendors"].values()
+    if any(vendor.get("concurrency") for vendor in measured):
+        out += [
+            "## Concurrent saves on one session",
+            "",
+            f"{profile['threads']} threads x {profile['writes_per_thread']} saves each, every "
+            "thread with its own connection; distinct keys (lost updates), then one key for all "
+            "(errors).",
+            "",
+            _concurrency(results),
+            "",
+        ]
+    if any(vendor.get("storage") for vendor in measured):
+        out += [
+            "## Storage",
+            "",
+            f"Tables plus indexes for {profile['storage_sessions']:,} small sessions "
+            "(PostgreSQL: `pg_total_relation_size` after `VACUUM ANALYZE`; MariaDB: "
+            "`data_length + index_length` after `ANALYZE TABLE`).",
+            "",
+            _storage(results),
+            "",
+        ]
     if any("lifetime" in vendor for vendor in results["vendors"].values()):
         out += [
             "## Session lifetime",
