@@ -69,11 +69,14 @@ class AttributePrimaryKey(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
+        model = from_state.apps.get_model(app_label, "attribute")
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return  # the router keeps the session tables on another database
         vendor = schema_editor.connection.vendor
         if vendor == "sqlite":
             _rebuild(schema_editor, to_state.apps.get_model(app_label, "attribute"))
             return
-        table = from_state.apps.get_model(app_label, "attribute")._meta.db_table
+        table = model._meta.db_table
         primary, unique = _constraint_names(schema_editor, table)
         quote = schema_editor.quote_name
         key = f"{quote('session_id')}, {quote('name')}"
@@ -100,11 +103,14 @@ class AttributePrimaryKey(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
+        model = to_state.apps.get_model(app_label, "attribute")
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
         vendor = schema_editor.connection.vendor
         if vendor == "sqlite":
-            _rebuild(schema_editor, to_state.apps.get_model(app_label, "attribute"))
+            _rebuild(schema_editor, model)
             return
-        table = to_state.apps.get_model(app_label, "attribute")._meta.db_table
+        table = model._meta.db_table
         quote = schema_editor.quote_name
         unique = f"{quote('dbsessions_attribute_session_name')} ({quote('session_id')}, " + (
             f"{quote('name')})"
