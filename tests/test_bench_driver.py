@@ -6,29 +6,22 @@ uses, on its own database name, into a temporary directory.
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.driver import OPERATIONS, TARGETS
 from bench.profiles import PROFILES
+from tests.utils import PNG_SIGNATURE, run_bench_smoke
 
-ROOT = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
 PROFILE = PROFILES["smoke"]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bench_driver")
-    db_name = "bench_driver_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
-    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--only", "driver"]
-    command += ["--vendors", VENDOR, "--db-name", db_name, "--output", str(directory)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = run_bench_smoke(directory, "bench_driver_smoke", "--only", "driver")
     assert "WARNING" not in done.stderr
     return directory
 

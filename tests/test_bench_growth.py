@@ -6,28 +6,21 @@ the database this test run uses, on its own database name, into a temporary dire
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.fill import ATTRIBUTES
 from bench.growth import OPERATIONS, PERCENTILES, SAMPLES, SIZES, TARGET_VENDORS
+from tests.utils import PNG_SIGNATURE, run_bench_smoke
 
-ROOT = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bench_growth")
-    db_name = "bench_growth_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
-    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--only", "growth"]
-    command += ["--vendors", VENDOR, "--db-name", db_name, "--output", str(directory)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    run_bench_smoke(directory, "bench_growth_smoke", "--only", "growth")
     return directory
 
 

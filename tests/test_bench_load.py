@@ -7,45 +7,25 @@ engines need the benchmark's Redis (``BENCH_REDIS_URL``, whose database the phas
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.engines import ENGINES
 from bench.load import CACHED, MODES, PAGES, PAIRS, USERS
+from tests.utils import PNG_SIGNATURE, needs_redis, run_bench_smoke
 
-ROOT = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 MODE = MODES["smoke"]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _redis_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("CI") != "true" and not _redis_reachable(),
-    reason=f"no Redis at {REDIS_URL} (required under CI=true)",
-)
+pytestmark = needs_redis()
 
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bench_load")
-    db_name = "bench_load_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
-    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--only", "load"]
-    command += ["--vendors", VENDOR, "--db-name", db_name, "--output", str(directory)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    run_bench_smoke(directory, "bench_load_smoke", "--only", "load")
     return directory
 
 

@@ -7,16 +7,13 @@ directory.
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bench.profiles import PROFILES
 from bench.purge import ATTRIBUTES
+from tests.utils import run_bench_smoke
 
-ROOT = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
 EXPIRED = PROFILES["smoke"].purge_sessions
 
@@ -24,11 +21,7 @@ EXPIRED = PROFILES["smoke"].purge_sessions
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> dict:
     output = tmp_path_factory.mktemp("bench_purge")
-    db_name = "bench_purge_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
-    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--only", "purge"]
-    command += ["--vendors", VENDOR, "--db-name", db_name, "--output", str(output)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = run_bench_smoke(output, "bench_purge_smoke", "--only", "purge")
     assert "unbatched DELETEs" in done.stderr
     vendor = json.loads((output / "results.json").read_text())["vendors"][VENDOR]
     assert set(vendor) == {"server_version", "seconds", "purge"}

@@ -17,21 +17,17 @@ from bench.engines import ENGINES, OURS, STORE_ENGINES
 from bench.lifetime import CASES, LIFETIME_ENGINES, REQUESTS_PER_SECOND, TOUCH_INTERVAL
 from bench.profiles import PROFILES
 from bench.store import OPERATIONS
+from tests.utils import PNG_SIGNATURE, run_bench_smoke
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = os.environ.get("DBSESSIONS_DB", "sqlite")
 PROFILE = PROFILES["smoke"]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bench")
-    db_name = "bench_dbsessions_smoke" + os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
-    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--vendors", VENDOR]
-    command += ["--output", str(directory), "--db-name", db_name]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    run_bench_smoke(directory, "bench_dbsessions_smoke")
     return directory
 
 

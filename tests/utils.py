@@ -128,6 +128,27 @@ def needs_redis() -> pytest.MarkDecorator:
     )
 
 
+#: The first bytes of every PNG file (the benchmark charts).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_bench_smoke(directory, db_name: str, *args: str):
+    """``python -m bench --mode smoke`` on this run's database, into ``directory``, on database
+    ``db_name`` plus ``DBSESSIONS_TEST_SUFFIX`` (never docs/benchmarks); the finished process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vendor = os.environ.get("DBSESSIONS_DB", "sqlite")
+    db_name += os.environ.get("DBSESSIONS_TEST_SUFFIX", "")
+    command = [sys.executable, "-m", "bench", "--mode", "smoke", "--vendors", vendor, *args]
+    command += ["--db-name", db_name, "--output", str(directory)]
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def run_threads(target, count: int = 8) -> list[BaseException]:
     """Start ``count`` threads together; return what they raised."""
     errors: list[BaseException] = []
