@@ -112,11 +112,9 @@ def _server_cursor(connection: Any, binary: bool) -> Any:
     ``prepare_threshold`` asks psycopg to (connection poolers in transaction mode do not all
     support prepared statements).
     """
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-    if not is_psycopg3:
+    psycopg = _psycopg3()
+    if psycopg is None:
         return None
-    import psycopg
 
     def make(raw_connection: Any) -> Any:
         cursor = psycopg.Cursor(raw_connection)
@@ -125,3 +123,16 @@ def _server_cursor(connection: Any, binary: bool) -> Any:
         return cursor
 
     return kept_cursor(connection, f"psycopg-{'binary' if binary else 'text'}", make)
+
+
+@cache
+def _psycopg3() -> Any:
+    """The psycopg 3 module, or None where Django runs on psycopg2 (looked up once: the load
+    asks on every call)."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:
+        return None
+    import psycopg
+
+    return psycopg

@@ -69,14 +69,13 @@ class AttributePrimaryKey(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
-        model = from_state.apps.get_model(app_label, "attribute")
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return  # the router keeps the session tables on another database
+        if not self._here(schema_editor, from_state, app_label):
+            return
         vendor = schema_editor.connection.vendor
         if vendor == "sqlite":
             _rebuild(schema_editor, to_state.apps.get_model(app_label, "attribute"))
             return
-        table = model._meta.db_table
+        table = from_state.apps.get_model(app_label, "attribute")._meta.db_table
         primary, unique = _constraint_names(schema_editor, table)
         quote = schema_editor.quote_name
         key = f"{quote('session_id')}, {quote('name')}"
@@ -103,9 +102,9 @@ class AttributePrimaryKey(Operation):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
-        model = to_state.apps.get_model(app_label, "attribute")
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+        if not self._here(schema_editor, to_state, app_label):
             return
+        model = to_state.apps.get_model(app_label, "attribute")
         vendor = schema_editor.connection.vendor
         if vendor == "sqlite":
             _rebuild(schema_editor, model)
@@ -134,6 +133,13 @@ class AttributePrimaryKey(Operation):
             )
         for statement in statements:
             schema_editor.execute(statement)
+
+    def _here(
+        self, schema_editor: BaseDatabaseSchemaEditor, state: ProjectState, app_label: str
+    ) -> bool:
+        """Whether the router lets the attributes' table live on this database."""
+        model = state.apps.get_model(app_label, "attribute")
+        return bool(self.allow_migrate_model(schema_editor.connection.alias, model))
 
     def describe(self) -> str:
         return "Make (session, name) the primary key of the attributes, without their id"
