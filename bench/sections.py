@@ -9,7 +9,12 @@ and ``charts(results, directory)`` (the PNG files it wrote, by name).
 from importlib import import_module
 from types import ModuleType
 
-PHASES = {"driver": "bench.driver", "load": "bench.load", "growth": "bench.growth"}
+PHASES = {
+    "driver": "bench.driver",
+    "load": "bench.load",
+    "growth": "bench.growth",
+    "same_key": "bench.same_key",
+}
 
 
 def module(phase: str) -> ModuleType:

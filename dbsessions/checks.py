@@ -11,7 +11,13 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import connections
 
 from dbsessions.backends.cached_db import SessionStore as CachedSessionStore
-from dbsessions.conf import CLUSTER_RETRIES, DEFAULTS, WRITE_CONTENTS_CHOICES, app_settings
+from dbsessions.conf import (
+    CLUSTER_RETRIES,
+    DEFAULTS,
+    SAME_KEY_WRITES_CHOICES,
+    WRITE_CONTENTS_CHOICES,
+    app_settings,
+)
 from dbsessions.dialects import dialect_for
 from dbsessions.models import MAX_APP_NAME_LENGTH
 
@@ -60,6 +66,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 f"DBSESSIONS['WRITE_CONTENTS'] is {app_settings.WRITE_CONTENTS!r}.",
                 hint=f"Use one of: {', '.join(WRITE_CONTENTS_CHOICES)}.",
                 id="dbsessions.E005",
+            )
+        )
+    if app_settings.SAME_KEY_WRITES not in SAME_KEY_WRITES_CHOICES:
+        errors.append(
+            Error(
+                f"DBSESSIONS['SAME_KEY_WRITES'] is {app_settings.SAME_KEY_WRITES!r}.",
+                hint=f"Use one of: {', '.join(SAME_KEY_WRITES_CHOICES)}.",
+                id="dbsessions.E012",
             )
         )
     app_name = app_settings.APP_NAME

@@ -24,9 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "RETRIES": 3,
     "TOUCH_INTERVAL": None,
     "ABSOLUTE_TIMEOUT": None,
+    "SAME_KEY_WRITES": "last_wins",
 }
 
 WRITE_CONTENTS_CHOICES = ("changed", "all")
+SAME_KEY_WRITES_CHOICES = ("last_wins", "detect")
 #: The RETRIES a multi-primary cluster (Galera) needs (check ``dbsessions.W006``): of the saves
 #: of one key from three nodes at once, none needed more than 8 retries (docs/scaling.md).
 CLUSTER_RETRIES = 15
@@ -113,6 +115,13 @@ class Settings:
         """Seconds after its creation past which no session lives, however active; None: no
         cap."""
         return cast(int | None, self._get("ABSOLUTE_TIMEOUT"))
+
+    @property
+    def SAME_KEY_WRITES(self) -> str:
+        """``"last_wins"``: the last save of a key wins; ``"detect"``: a save that would
+        overwrite a key another request changed since this one loaded it raises
+        ``SessionConflict``."""
+        return cast(str, self._get("SAME_KEY_WRITES"))
 
 
 app_settings = Settings()

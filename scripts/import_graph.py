@@ -64,7 +64,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The models ask their dialect for the exact collation (migration 0002 does too).
     "models": ("expressions", "models", "redaction", "routers", "signals"),
     # SQL per vendor and plain helpers: they import nothing of the layers above.
-    "bottom": ("", "conf", "dialects", "keys", "useragents"),  # "": the package's __init__
+    "bottom": ("", "conf", "dialects", "exceptions", "keys", "useragents"),  # "": the package's __init__
 }
 ORDER = tuple(LAYERS)  # highest first
 KINDS = ("module", "deferred", "typing")

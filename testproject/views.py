@@ -26,16 +26,20 @@ def cart(request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action", "")
         if item not in CATALOGUE or action not in ("add", "remove"):
             return HttpResponseBadRequest("Unknown item or action.")
-        # Change a copy and assign it back: assignment is how the session learns that the
-        # "cart" attribute changed, so exactly that attribute row is written.
-        items: dict[str, int] = dict(request.session.get("cart", {}))
-        if action == "add":
-            items[item] = items.get(item, 0) + 1
-        elif item in items:
-            items[item] -= 1
-            if items[item] <= 0:
-                del items[item]
-        request.session["cart"] = items
+
+        # The change runs under a lock of the "cart" attribute's row alone: two tabs that
+        # add items at once both keep theirs, and no other key of the session waits.
+        def change(items: dict[str, int]) -> dict[str, int]:
+            items = dict(items)
+            if action == "add":
+                items[item] = items.get(item, 0) + 1
+            elif item in items:
+                items[item] -= 1
+                if items[item] <= 0:
+                    del items[item]
+            return items
+
+        request.session.atomic_update("cart", change, default={})
         return redirect("cart")
 
     items = request.session.get("cart", {})

@@ -16,12 +16,19 @@ from importlib import import_module
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connections
 
 from dbsessions.backends.db import SessionStore as DatabaseStore
 from dbsessions.conf import app_settings
 from tests.galera.cluster import Cluster, ClusterError
-from tests.utils import CACHED_DB_ENGINE, ENGINES, PASSWORD, clear_session_cache
+from tests.utils import (
+    CACHED_DB_ENGINE,
+    ENGINES,
+    PASSWORD,
+    clear_session_cache,
+    override_dbsessions,
+)
 
 VENDOR_MARKERS = {"postgresql": "postgresql", "mysql": "mysql"}
 ONE_SERVER = (
@@ -79,6 +86,39 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=ONE_SERVER))
         if item.get_closest_marker("separate_db") and not separate:
             item.add_marker(pytest.mark.skip(reason="needs DBSESSIONS_SEPARATE_DB=1"))
+
+
+@pytest.fixture(scope="module")
+def sqlite_file_alias(tmp_path_factory, django_db_setup, django_db_blocker):
+    """An alias for the session tables in a SQLite file in WAL mode, as sites run it (the test
+    database is in memory, where a reader's lock keeps every writer out).
+
+    Module-scoped so that it exists before the test's database access is set up: "__all__"
+    then includes it.
+    """
+    alias = "sessions_file"
+    connections.settings[alias] = {
+        **connections["default"].settings_dict,
+        "NAME": str(tmp_path_factory.mktemp("sqlite") / "sessions.sqlite3"),
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+    }
+    try:
+        # Every app: the flush after each test fills contenttypes and permissions there. (The
+        # sessions' own tables go where SessionRouter says, when there is one.)
+        with django_db_blocker.unblock(), override_dbsessions(DATABASE=alias):
+            call_command("migrate", database=alias, verbosity=0)
+        yield alias
+    finally:
+        connections[alias].close()
+        del connections.settings[alias]
+        delattr(connections._connections, alias)
+
+
+@pytest.fixture
+def sqlite_wal_sessions(sqlite_file_alias):
+    """The sessions on that file, for this test; its connection settings."""
+    with override_dbsessions(DATABASE=sqlite_file_alias):
+        yield connections[sqlite_file_alias].settings_dict
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import threading
 import pytest
 from django.conf import settings
 from django.core.cache import caches
-from django.core.management import call_command
 from django.db import connections, transaction
 from django.test import override_settings
 
@@ -25,7 +24,6 @@ from tests.utils import (
     REDIS_URL,
     SERVER_VENDORS,
     needs_redis,
-    override_dbsessions,
     queries_to_load,
     run_threads,
     saved_session,
@@ -219,39 +217,6 @@ def test_a_read_committed_load_inside_a_transaction_still_fills_the_cache(vendor
 
 
 SQLITE_ONLY = pytest.mark.skipif(settings.VENDOR != "sqlite", reason="SQLite only")
-
-
-@pytest.fixture(scope="module")
-def sqlite_file_alias(tmp_path_factory, django_db_setup, django_db_blocker):
-    """An alias for the session tables in a SQLite file in WAL mode, as sites run it (the test
-    database is in memory, where a reader's lock keeps every writer out).
-
-    Module-scoped so that it exists before the test's database access is set up: "__all__"
-    then includes it.
-    """
-    alias = "sessions_file"
-    connections.settings[alias] = {
-        **connections["default"].settings_dict,
-        "NAME": str(tmp_path_factory.mktemp("sqlite") / "sessions.sqlite3"),
-        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
-    }
-    try:
-        # Every app: the flush after each test fills contenttypes and permissions there. (The
-        # sessions' own tables go where SessionRouter says, when there is one.)
-        with django_db_blocker.unblock(), override_dbsessions(DATABASE=alias):
-            call_command("migrate", database=alias, verbosity=0)
-        yield alias
-    finally:
-        connections[alias].close()
-        del connections.settings[alias]
-        delattr(connections._connections, alias)
-
-
-@pytest.fixture
-def sqlite_wal_sessions(sqlite_file_alias):
-    """The sessions on that file, for this test; its connection settings."""
-    with override_dbsessions(DATABASE=sqlite_file_alias):
-        yield connections[sqlite_file_alias].settings_dict
 
 
 @SQLITE_ONLY

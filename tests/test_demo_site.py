@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from dbsessions.backends.db import SessionStore
-from tests.utils import PASSWORD
+from tests.utils import PASSWORD, SERVER_VENDORS, run_threads
 
 # "__all__": with DBSESSIONS_SEPARATE_DB=1 the sessions live on the "sessions" alias.
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -139,3 +139,24 @@ def test_admin_login_page_is_reachable(client):
 
 def test_admin_index_for_superuser(admin_client):
     assert admin_client.get(reverse("admin:index")).status_code == 200
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_cart_adds_from_many_tabs_at_once_are_all_kept(vendor):
+    """Eight "tabs" (clients with one cookie) add five apples each, all at once."""
+    first = Client()
+    first.get(reverse("home"))  # the session, and its cookie
+    cookie = session_key(first)
+
+    def tab(index: int) -> None:
+        client = Client()
+        client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+        for _ in range(5):
+            assert (
+                client.post(reverse("cart"), {"item": "apple", "action": "add"}).status_code == 302
+            )
+
+    assert run_threads(tab, 8) == []
+    assert SessionStore(cookie).load()["cart"] == {"apple": 40}

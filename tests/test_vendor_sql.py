@@ -42,6 +42,7 @@ STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "delete_attributes_by_key_sql": [(1,), (3,)],
     "upsert_sql": [(1,), (3,)],
     "touch_and_upsert_sql": [(2,), (2, True)],
+    "touch_and_update_if_sql": [(), (True,)],
     "expired_sessions_sql": [(50,)],
     "lock_sessions_sql": [(3,), (2, True, True)],
     "purge_lock_expired_sql": [(50,)],
@@ -53,6 +54,7 @@ STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
 OPTIONAL_STATEMENTS = {
     "upsert_sql": "has_upsert",
     "touch_and_upsert_sql": "has_touch_and_upsert",
+    "touch_and_update_if_sql": "has_touch_and_update_if",
     "purge_lock_expired_sql": "has_purge_lock_and_delete",
     "purge_delete_sql": "has_purge_lock_and_delete",
     "delete_by_ids_sql": "deletes_by_id_join",
@@ -255,3 +257,46 @@ def test_mysql_batches_count_values_as_escaped_on_the_wire():
     assert [len(b) for b in upsert_batches(quotes, DIALECTS["postgresql"]("s", "a"))] == [4]
     assert [len(b) for b in upsert_batches(quotes, MySQLDialect("s", "a"))] == [2, 2]
     assert MySQLDialect("s", "a").value_wire_size(b"a'b\\c\x00\n\r\x1a\"") == 17
+
+
+@pytest.mark.parametrize("cls", [*DIALECTS.values(), Dialect])
+def test_an_atomic_update_locks_one_attribute_row_of_a_live_session(cls):
+    """The lock is on the attribute table alone (the session comes from a subquery, whose
+    rows a locking read leaves unlocked) and only for a session not expired."""
+    d = dialect(cls)
+    sql = d.lock_attribute_sql
+    assert sql.count("%s") == 4  # the name, then key hash, app name and now
+    outer, session = sql.split("(SELECT", 1)
+    assert d.quoted_attribute_table in outer and d.quoted_session_table not in outer
+    assert f"{d.quote('expires_at')} > %s" in session
+    if cls is MSSQLDialect:
+        assert f"{d.quoted_attribute_table} WITH (UPDLOCK, ROWLOCK)" in outer
+    elif d.locks_rows:
+        assert sql.endswith(")" + d.lock_suffix)
+    else:
+        assert "FOR UPDATE" not in sql  # SQLite: the claim took the write lock
+
+
+@pytest.mark.parametrize("cls", [*DIALECTS.values(), Dialect])
+def test_a_claim_inserts_from_the_live_session_and_never_overwrites(cls):
+    d = dialect(cls)
+    sql = d.claim_attribute_sql
+    params = d.claim_attribute_params("cart", b"[]", ["hash", "app", "now"])
+    assert sql.count("%s") == len(params) == 5
+    assert f"{d.quote('expires_at')} > %s" in sql
+    assert "UPDATE" not in sql.split(d.quoted_session_table, 1)[1]  # no upsert: insert only
+    if cls is OracleDialect:
+        assert params[-1] == b"[]"  # the BLOB travels in the INSERT's VALUES
+        assert "DBMS_LOB.COMPARE" in d.update_attribute_if_sql
+    if cls is MSSQLDialect:
+        assert "WITH (HOLDLOCK)" in sql and sql.endswith(";")
+
+
+@pytest.mark.parametrize("cls", [*DIALECTS.values(), Dialect])
+def test_conditional_writes_compare_the_loaded_value(cls):
+    d = dialect(cls)
+    update, delete = d.update_attribute_if_sql, d.delete_attribute_if_sql
+    assert update.startswith(d.update_attribute_sql)
+    assert update.count("%s") == 4 and delete.count("%s") == 3
+    compare = d.value_equals_template.format(column=d.quote("value"))
+    assert update.endswith(compare) and delete.endswith(compare)

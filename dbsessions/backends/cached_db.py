@@ -41,7 +41,7 @@ logged (an unreachable cache cannot serve a snapshot either).
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from hashlib import sha256
 from importlib import import_module
@@ -274,6 +274,15 @@ class SessionStore(db.SessionStore):
             return
         self._replace_version(key)
         self._snapshot_version = None
+
+    def atomic_update(self, key: str, function: Callable[[Any], Any], default: Any = None) -> Any:
+        """The database's ``atomic_update``; the version is replaced once it commits, so no
+        load is served the snapshot from before."""
+        new = super().atomic_update(key, function, default)
+        assert self.session_key is not None  # the update saved a new session first
+        self._replace_version(self.session_key)
+        self._snapshot_version = None
+        return new
 
     def _touch_only(self, now: datetime, expires_at: datetime) -> bool:
         """A touch keeps the snapshot's version: once it commits, the snapshot is written

@@ -16,7 +16,8 @@ writes or reports is capped at ``created_at`` plus that timeout, and a load past
 afresh, like a load of an expired session.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -36,9 +37,11 @@ from django.utils.crypto import get_random_string
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
+from dbsessions.backends import same_key
 from dbsessions.backends.lazy import PENDING, SessionData
 from dbsessions.conf import app_settings
 from dbsessions.dialects import Dialect, as_bytes, chunks, dialect_for, upsert_batches
+from dbsessions.exceptions import SessionConflict
 from dbsessions.keys import hash_key, is_plausible_key
 from dbsessions.retry import retried
 from dbsessions.signals import send_on_commit, session_created, sessions_ended
@@ -46,6 +49,8 @@ from dbsessions.signals import send_on_commit, session_created, sessions_ended
 if TYPE_CHECKING:
     from django.db.backends.utils import CursorWrapper
     from django.db.models import BinaryField
+
+logger = logging.getLogger("dbsessions")
 
 #: Keys whose change the session row must follow: its ``principal`` and its expiry.
 ROW_KEYS = (AUTH_USER_ID_KEY, "_session_expiry")
@@ -421,6 +426,9 @@ class SessionStore(SessionBase):
             self._update_unknown_session(now, principal, encoded)
             return
         changed, removed = self._changes(self._stored, encoded)
+        if (changed or removed) and app_settings.SAME_KEY_WRITES == "detect":
+            self._update_detecting(now, principal, changed, removed)
+            return
         if self._leaves_row_alone(now, encoded, changed):
             self._write_attributes_only(connection, dialect, changed, removed)
             return
@@ -444,6 +452,68 @@ class SessionStore(SessionBase):
         with transaction.atomic(using=self._using), connection.cursor() as cursor:
             self._touch(cursor, dialect, touch_params)
             self._write(cursor, dialect, self._row_id, changed, removed)
+
+    def _update_detecting(
+        self,
+        now: datetime,
+        principal: str | None,
+        changed: list[tuple[str, bytes]],
+        removed: list[str],
+    ) -> None:
+        """A save under ``SAME_KEY_WRITES = "detect"``: the session row first (its lock
+        queues the session's other saves), then each attribute only if it still holds what
+        this request loaded; otherwise nothing at all, and ``SessionConflict``."""
+        assert self.session_key is not None and self._row_id is not None  # a loaded session
+        assert self._stored is not None
+        connection, dialect = self._connection()
+        touch_params = self._touch_params(now, principal)
+        if dialect.has_touch_and_update_if and not removed and len(changed) == 1:
+            ((name, value),) = changed
+            old = self._stored.get(name)
+            if old is not None and name not in ROW_KEYS:
+                self._touch_and_update_if(connection, dialect, touch_params, name, value, old)
+                return
+        session = self._live_session_params(self.session_key)
+        with transaction.atomic(using=self._using), connection.cursor() as cursor:
+            self._touch(cursor, dialect, touch_params)
+            conflicts = same_key.write_unless_changed(
+                cursor,
+                dialect,
+                self._row_id,
+                session,
+                self._stored,
+                changed,
+                removed,
+                self._prepare,
+            )
+            if conflicts:
+                raise SessionConflict(conflicts)
+
+    def _touch_and_update_if(
+        self,
+        connection: BaseDatabaseWrapper,
+        dialect: Dialect,
+        touch_params: list[Any],
+        name: str,
+        value: bytes,
+        old: bytes,
+    ) -> None:
+        """A "detect" save of one changed attribute in one statement (PostgreSQL). On a
+        conflict the session row was still touched (its expiry moved, as a read's touch
+        moves it); no attribute was written."""
+        params = [*touch_params, self._prepare(value), name, self._prepare(old)]
+        ((touched, written),) = dialect.fetch_all(
+            connection, dialect.touch_and_update_if_sql(self._with_client), params
+        )
+        if touched == 0:
+            raise UpdateError
+        if written == 0:
+            raise SessionConflict([name])
+
+    def _live_session_params(self, session_key: str) -> list[Any]:
+        """Parameters of ``live_session_id_sql``."""
+        now = connections[self._using].ops.adapt_datetimefield_value(timezone.now())
+        return [*self._key_params(session_key), now]
 
     def _leaves_row_alone(
         self, now: datetime, encoded: dict[str, bytes], changed: list[tuple[str, bytes]]
@@ -567,6 +637,85 @@ class SessionStore(SessionBase):
         connection = connections[self._using]
         field = _value_field()
         return [(name, field.get_db_prep_value(value, connection)) for name, value in rows]
+
+    def _prepare(self, value: bytes) -> Any:
+        """One serialized value as the driver takes it."""
+        return _value_field().get_db_prep_value(value, connections[self._using])
+
+    # One key under a row lock -----------------------------------------------------
+
+    @sensitive_variables(*KEY_VARIABLES)
+    def atomic_update(self, key: str, function: Callable[[Any], Any], default: Any = None) -> Any:
+        """Replace attribute ``key`` with ``function(its stored value)`` (``default`` when
+        there is none) under a lock of that attribute's row alone, and return the new value.
+
+        The value comes from the database, not from this request's copy, and concurrent
+        calls for the same key queue on the lock, so none of their changes is lost. The row
+        is written and (outside a caller's transaction) committed before this returns; the
+        lock lasts until then, inside a caller's transaction until it ends. ``function`` may
+        run more than once (after a deadlock or a cluster's certification conflict, the whole
+        update is run again), so it should only compute. A new session is saved first; one
+        ended meanwhile raises ``UpdateError``.
+        """
+        self._get_session()  # a key that no longer loads starts afresh, under no key
+        if self.session_key is None:
+            self.create()
+        assert self.session_key is not None
+        name = str(key)
+        placeholder = self._encode({name: default})[name]
+        result: list[Any] = []
+
+        def replace(stored: bytes) -> bytes:
+            new = function(self._decoded(stored, default))
+            encoded = self._encode({name: new})[name]
+            result[:] = [new, encoded]
+            return encoded
+
+        self._locked_update(self.session_key, name, self._prepare(placeholder), replace)
+        new, encoded = result
+        # This request's copy shows the new value; as it is what the row holds, a later save
+        # of the request finds it unchanged and leaves the row alone.
+        self._session[name] = new
+        self._stored = {**(self._stored or {}), name: encoded}
+        return new
+
+    async def aatomic_update(
+        self, key: str, function: Callable[[Any], Any], default: Any = None
+    ) -> Any:
+        """``atomic_update`` for async views; ``function`` is called in a worker thread."""
+        return await sync_to_async(self.atomic_update)(key, function, default)
+
+    def _decoded(self, stored: bytes, default: Any) -> Any:
+        """A stored value, decoded; ``default`` (with a warning) when it cannot be."""
+        try:
+            return self.serializer().loads(stored)
+        except Exception as exc:
+            logger.warning(
+                "Session attribute of session %s cannot be decoded (%s); atomic_update() "
+                "starts from the default.",
+                self._row_id,
+                type(exc).__name__,
+            )
+            return default
+
+    @retried("atomic update")
+    @sensitive_variables(*KEY_VARIABLES)
+    def _locked_update(
+        self, session_key: str, name: str, placeholder: Any, replace: Callable[[bytes], bytes]
+    ) -> None:
+        connection, dialect = self._connection()
+        session = self._live_session_params(session_key)
+        own = not connection.in_atomic_block
+        with transaction.atomic(using=self._using), connection.cursor() as cursor:
+            isolation = dialect.read_committed_sql
+            if own and isolation and not dialect.reads_latest_in_transaction(connection):
+                cursor.execute(isolation)
+            row_id = same_key.lock_and_replace(
+                cursor, dialect, name, placeholder, session, replace, self._prepare
+            )
+        if row_id is None:
+            raise UpdateError
+        self._row_id = row_id
 
     def _upsert(
         self, cursor: "CursorWrapper", dialect: Dialect, row_id: int, rows: list[tuple[str, bytes]]

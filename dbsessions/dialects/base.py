@@ -295,6 +295,102 @@ class Dialect:
             f"({quote('session_id')}, {quote('name')}, {quote('value')}) VALUES (%s, %s, %s)"
         )
 
+    # One attribute under a row lock (``atomic_update``) and writes that must find the
+    # value they loaded (``SAME_KEY_WRITES = "detect"``) -------------------------------
+
+    #: Whether the database locks single rows; SQLite locks the whole database for a write,
+    #: so an atomic update there takes that lock first (with its claim) and reads after.
+    locks_rows: ClassVar[bool] = True
+    #: Run first in an atomic update's own transaction where the connection's reads keep
+    #: one snapshot (REPEATABLE READ): the lock then waits for the row a concurrent update
+    #: committed and reads it, where PostgreSQL would fail the transaction instead. None:
+    #: the vendor's default isolation already reads the latest row.
+    read_committed_sql: ClassVar[str | None] = None
+    #: The value column compared with a parameter (Oracle compares BLOBs with a function).
+    value_equals_template: ClassVar[str] = "{column} = %s"
+
+    #: Whether ``touch_and_update_if_sql`` exists: a "detect" save of one changed attribute
+    #: in one statement.
+    has_touch_and_update_if = False
+
+    def touch_and_update_if_sql(self, client: bool = False) -> str:
+        """``touch_session_sql`` feeding ``update_attribute_if_sql`` in one statement, where
+        ``has_touch_and_update_if``; returns (sessions touched, attributes written).
+        Parameters: the touch's, then the new value, the name and the loaded value."""
+        raise NotImplementedError
+
+    @cached_property
+    def live_session_id_sql(self) -> str:
+        """The id of a key's session if it has not expired. Parameters: key hash, app name,
+        now."""
+        quote = self.quote
+        return (
+            f"SELECT {quote('id')} FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s "
+            f"AND {quote('expires_at')} > %s"
+        )
+
+    @cached_property
+    def claim_attribute_sql(self) -> str:
+        """Give a key's live session the attribute (name, value) unless it has one of that
+        name; a row count of one says it was inserted. Parameters: ``claim_attribute_params``.
+        Standard SQL's MERGE."""
+        quote = self.quote
+        columns = f"{quote('session_id')}, {quote('name')}, {quote('value')}"
+        return (
+            f"MERGE INTO {self.quoted_attribute_table}{self.merge_hint} AS t "
+            f"USING (SELECT {quote('id')} AS {quote('session_id')}, %s AS {quote('name')}, "
+            f"%s AS {quote('value')} FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s "
+            f"AND {quote('expires_at')} > %s) AS src "
+            f"ON t.{quote('session_id')} = src.{quote('session_id')} "
+            f"AND t.{quote('name')} = src.{quote('name')} "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) "
+            f"VALUES (src.{quote('session_id')}, src.{quote('name')}, src.{quote('value')})"
+            f"{self.merge_end}"
+        )
+
+    def claim_attribute_params(self, name: str, value: object, session: Params) -> Params:
+        """Parameters of ``claim_attribute_sql``; ``session`` are ``live_session_id_sql``'s."""
+        return [name, value, *session]
+
+    @cached_property
+    def lock_attribute_sql(self) -> str:
+        """Lock one attribute of a key's live session, and only that row; returns
+        (session_id, value). Parameters: the name, then ``live_session_id_sql``'s."""
+        quote = self.quote
+        return (
+            f"SELECT {quote('session_id')}, {quote('value')} "
+            f"FROM {self.quoted_attribute_table}{self.lock_hint(False)} "
+            f"WHERE {quote('name')} = %s AND {quote('session_id')} = "
+            f"({self.live_session_id_sql}){self.lock_clause(False)}"
+        )
+
+    @cached_property
+    def update_attribute_if_sql(self) -> str:
+        """``update_attribute_sql`` that changes the row only while it holds the value given
+        last: a row count of zero says another request changed (or removed) it."""
+        value = self.value_equals_template.format(column=self.quote("value"))
+        return f"{self.update_attribute_sql} AND {value}"
+
+    @cached_property
+    def delete_attribute_if_sql(self) -> str:
+        """Delete one attribute (session id, name) only while it holds the value given last."""
+        quote = self.quote
+        value = self.value_equals_template.format(column=quote("value"))
+        return (
+            f"DELETE FROM {self.quoted_attribute_table} "
+            f"WHERE {quote('session_id')} = %s AND {quote('name')} = %s AND {value}"
+        )
+
+    @cached_property
+    def attribute_exists_sql(self) -> str:
+        quote = self.quote
+        return (
+            f"SELECT 1 FROM {self.quoted_attribute_table} "
+            f"WHERE {quote('session_id')} = %s AND {quote('name')} = %s"
+        )
+
     def upsert_sql(self, count: int) -> str:
         """One statement that inserts or overwrites ``count`` (session, name, value) rows."""
         raise NotImplementedError
@@ -533,6 +629,20 @@ class OnConflictUpsert(Dialect):
             f"INSERT INTO {self.quoted_attribute_table} "
             f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
             f"VALUES {rows} {self.on_conflict}"
+        )
+
+    @cached_property
+    def claim_attribute_sql(self) -> str:
+        """An INSERT ... SELECT from the live session that does nothing on a conflict (the
+        SELECT's WHERE keeps SQLite from reading ON CONFLICT as a join's ON)."""
+        quote = self.quote
+        return (
+            f"INSERT INTO {self.quoted_attribute_table} "
+            f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
+            f"SELECT {quote('id')}, %s, %s FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s "
+            f"AND {quote('expires_at')} > %s "
+            f"ON CONFLICT ({quote('session_id')}, {quote('name')}) DO NOTHING"
         )
 
     @cached_property

@@ -35,6 +35,7 @@ class MySQLDialect(Dialect):
     purge_isolation_sql = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
     deletes_by_id_join = True
     later_function: ClassVar[str | None] = "GREATEST"
+    read_committed_sql: ClassVar[str | None] = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
     # Django's introspection reports NULL for a column under the table's default collation,
     # whatever that is; the server says which collation each column actually has.
     column_collations_sql = (
@@ -105,6 +106,20 @@ class MySQLDialect(Dialect):
         if self.row_alias:
             return f"{insert} AS new ON DUPLICATE KEY UPDATE {value} = new.{value}"
         return f"{insert} ON DUPLICATE KEY UPDATE {value} = VALUES({value})"
+
+    @cached_property
+    def claim_attribute_sql(self) -> str:
+        """INSERT IGNORE ... SELECT: a duplicate name is skipped with a row count of zero (an
+        upsert's no-op update would count one, as Django asks for found rows), and so is an
+        attribute for a session ended meanwhile, whose lock then finds nothing."""
+        quote = self.quote
+        return (
+            f"INSERT IGNORE INTO {self.quoted_attribute_table} "
+            f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
+            f"SELECT {quote('id')}, %s, %s FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s "
+            f"AND {quote('expires_at')} > %s"
+        )
 
     def delete_by_ids_sql(self, table: str) -> str:
         """InnoDB deletes by primary-key lookups, never by scan; ``%s`` is a JSON array of ids.

@@ -58,6 +58,30 @@ class OracleDialect(Dialect):
         ((name, value),) = rows
         return [session_id, name, value, value]
 
+    # Oracle has no "=" for BLOBs.
+    value_equals_template: ClassVar[str] = "DBMS_LOB.COMPARE({column}, %s) = 0"
+
+    @cached_property
+    def claim_attribute_sql(self) -> str:
+        """The MERGE without AS, and with the BLOB in the INSERT's VALUES, not in the USING
+        query."""
+        quote = self.quote
+        columns = f"{quote('session_id')}, {quote('name')}, {quote('value')}"
+        return (
+            f"MERGE INTO {self.quoted_attribute_table} t "
+            f"USING (SELECT {quote('id')} {quote('session_id')}, %s {quote('name')} "
+            f"FROM {self.quoted_session_table} "
+            f"WHERE {quote('key_hash')} = %s AND {quote('app_name')} = %s "
+            f"AND {quote('expires_at')} > %s) src "
+            f"ON (t.{quote('session_id')} = src.{quote('session_id')} "
+            f"AND t.{quote('name')} = src.{quote('name')}) "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) "
+            f"VALUES (src.{quote('session_id')}, src.{quote('name')}, %s)"
+        )
+
+    def claim_attribute_params(self, name: str, value: object, session: Params) -> Params:
+        return [name, *session, value]
+
     @cached_property
     def lease_insert_sql(self) -> str:
         """Oracle names no table alias with AS and has no VALUES row constructor; two inserts

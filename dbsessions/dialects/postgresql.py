@@ -21,6 +21,7 @@ class PostgreSQLDialect(OnConflictUpsert):
         "set_config('synchronous_commit', 'off', true) IS NOT NULL"
     )
     later_function: ClassVar[str | None] = "GREATEST"
+    read_committed_sql: ClassVar[str | None] = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
     @cache
     def touch_and_upsert_sql(self, count: int, client: bool = False) -> str:
@@ -37,6 +38,23 @@ class PostgreSQLDialect(OnConflictUpsert):
             f"({quote('session_id')}, {quote('name')}, {quote('value')}) "
             f"SELECT touched.{quote('id')}, v.name, v.value FROM touched, (VALUES {rows}) "
             f"v (name, value) {self.on_conflict}"
+        )
+
+    has_touch_and_update_if = True
+
+    @cache
+    def touch_and_update_if_sql(self, client: bool = False) -> str:
+        """The session row's UPDATE, then the attribute's only where it still holds the loaded
+        value: one round trip, in the lock order of every save (session row, then attribute).
+        The attribute's condition is checked again on the latest row after any lock wait."""
+        quote = self.quote
+        value = self.value_equals_template.format(column=f"a.{quote('value')}")
+        return (
+            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {quote('id')}), "
+            f"written AS (UPDATE {self.quoted_attribute_table} a SET {quote('value')} = %s "
+            f"FROM touched WHERE a.{quote('session_id')} = touched.{quote('id')} "
+            f"AND a.{quote('name')} = %s AND {value} RETURNING 1) "
+            "SELECT (SELECT COUNT(*) FROM touched), (SELECT COUNT(*) FROM written)"
         )
 
     @cache

@@ -17,6 +17,7 @@ class SQLiteDialect(OnConflictUpsert):
     # OCTET_LENGTH came with SQLite 3.43; the length of a BLOB is its size in bytes.
     octet_length_template: ClassVar[str] = "LENGTH(CAST(%(expressions)s AS BLOB))"
     lock_suffix = ""
+    locks_rows: ClassVar[bool] = False
     purge_target_seconds = 0.03
     # Two-argument MAX() is SQLite's GREATEST: Django stores datetimes as ISO 8601 text, in
     # UTC, which sorts in time order.
