@@ -501,14 +501,15 @@ class SessionStore(SessionBase):
         """A "detect" save of one changed attribute in one statement (PostgreSQL). On a
         conflict the session row was still touched (its expiry moved, as a read's touch
         moves it); no attribute was written."""
+        assert self._row_id is not None  # a loaded session
         params = [*touch_params, self._prepare(value), name, self._prepare(old)]
-        ((touched, written),) = dialect.fetch_all(
-            connection, dialect.touch_and_update_if_sql(self._with_client), params
-        )
-        if touched == 0:
+        sql = dialect.touch_and_update_if_sql(self._with_client)
+        if dialect.execute(connection, sql, params) == 1:
+            return
+        # Rare: tell a session ended or rotated meanwhile from a changed attribute.
+        if not dialect.fetch_all(connection, dialect.exists_sql, touch_params[-2:]):
             raise UpdateError
-        if written == 0:
-            raise SessionConflict([name])
+        raise SessionConflict([name])
 
     def _live_session_params(self, session_key: str) -> list[Any]:
         """Parameters of ``live_session_id_sql``."""

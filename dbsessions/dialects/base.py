@@ -315,8 +315,8 @@ class Dialect:
 
     def touch_and_update_if_sql(self, client: bool = False) -> str:
         """``touch_session_sql`` feeding ``update_attribute_if_sql`` in one statement, where
-        ``has_touch_and_update_if``; returns (sessions touched, attributes written).
-        Parameters: the touch's, then the new value, the name and the loaded value."""
+        ``has_touch_and_update_if``; its row count is the attributes written. Parameters: the
+        touch's, then the new value, the name and the loaded value."""
         raise NotImplementedError
 
     @cached_property

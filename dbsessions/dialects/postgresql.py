@@ -44,17 +44,17 @@ class PostgreSQLDialect(OnConflictUpsert):
 
     @cache
     def touch_and_update_if_sql(self, client: bool = False) -> str:
-        """The session row's UPDATE, then the attribute's only where it still holds the loaded
-        value: one round trip, in the lock order of every save (session row, then attribute).
-        The attribute's condition is checked again on the latest row after any lock wait."""
+        """The session row's UPDATE feeding the attribute's, which changes it only where it
+        still holds the loaded value: one round trip, in the lock order of every save (session
+        row, then attribute), and the attribute's condition is checked again on the latest row
+        after any lock wait. Its row count is the attributes written."""
         quote = self.quote
         value = self.value_equals_template.format(column=f"a.{quote('value')}")
         return (
-            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {quote('id')}), "
-            f"written AS (UPDATE {self.quoted_attribute_table} a SET {quote('value')} = %s "
+            f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {quote('id')}) "
+            f"UPDATE {self.quoted_attribute_table} a SET {quote('value')} = %s "
             f"FROM touched WHERE a.{quote('session_id')} = touched.{quote('id')} "
-            f"AND a.{quote('name')} = %s AND {value} RETURNING 1) "
-            "SELECT (SELECT COUNT(*) FROM touched), (SELECT COUNT(*) FROM written)"
+            f"AND a.{quote('name')} = %s AND {value}"
         )
 
     @cache
