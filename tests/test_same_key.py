@@ -301,6 +301,29 @@ def test_overwriting_a_key_changed_since_the_load_raises_and_writes_nothing():
 
 
 @pytest.mark.usefixtures("detect")
+def test_long_values_are_checked_too():
+    """Long values (compared by their digest on MySQL and MariaDB)."""
+    key, first, second = two_loads(note="a" * 5000, other="b" * 5000)
+    second["note"] = "c" * 5000
+    second.save()
+
+    first["note"] = "d" * 5000
+    with pytest.raises(SessionConflict, match="'note'"):
+        first.save()
+    del first["other"]  # unchanged by anybody else: removed as before
+    del first["note"]
+    with pytest.raises(SessionConflict, match="'note'"):
+        first.save()
+
+    third = engine_store()(key)
+    third["note"] = third["note"] + "e"
+    del third["other"]
+    third.save()
+    assert stored(key, "note") == "c" * 5000 + "e"
+    assert stored(key, "other") is None
+
+
+@pytest.mark.usefixtures("detect")
 def test_keys_nobody_else_changed_save_as_before():
     key, first, second = two_loads(a=1, b=1)
     second["a"] = 2

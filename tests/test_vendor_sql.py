@@ -5,6 +5,8 @@ parsed with sqlglot in that vendor's grammar, and their shape (locking, MERGE, p
 is asserted. The same statements for SQLite, PostgreSQL and MariaDB run for real elsewhere.
 """
 
+import hashlib
+
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -17,6 +19,7 @@ from dbsessions.dialects import (
     MySQLDialect,
     OracleDialect,
     PostgreSQLDialect,
+    SQLiteDialect,
     as_bytes,
     upsert_batches,
 )
@@ -42,7 +45,9 @@ STATEMENT_ARGUMENTS: dict[str, list[tuple]] = {
     "delete_attributes_by_key_sql": [(1,), (3,)],
     "upsert_sql": [(1,), (3,)],
     "touch_and_upsert_sql": [(2,), (2, True)],
-    "touch_and_update_if_sql": [(), (True,)],
+    "touch_and_update_if_sql": [(), (True,), (False, True)],
+    "update_attribute_if_sql": [(), (True,)],
+    "delete_attribute_if_sql": [(), (True,)],
     "expired_sessions_sql": [(50,)],
     "lock_sessions_sql": [(3,), (2, True, True)],
     "purge_lock_expired_sql": [(50,)],
@@ -287,16 +292,30 @@ def test_a_claim_inserts_from_the_live_session_and_never_overwrites(cls):
     assert "UPDATE" not in sql.split(d.quoted_session_table, 1)[1]  # no upsert: insert only
     if cls is OracleDialect:
         assert params[-1] == b"[]"  # the BLOB travels in the INSERT's VALUES
-        assert "DBMS_LOB.COMPARE" in d.update_attribute_if_sql
+        assert "DBMS_LOB.COMPARE" in d.update_attribute_if_sql()
     if cls is MSSQLDialect:
         assert "WITH (HOLDLOCK)" in sql and sql.endswith(";")
 
 
 @pytest.mark.parametrize("cls", [*DIALECTS.values(), Dialect])
-def test_conditional_writes_compare_the_loaded_value(cls):
+@pytest.mark.parametrize("digest", [False, True])
+def test_conditional_writes_compare_the_loaded_value_or_its_digest(cls, digest):
     d = dialect(cls)
-    update, delete = d.update_attribute_if_sql, d.delete_attribute_if_sql
+    if digest and d.value_digest_template is None:
+        assert not d.compares_digest(b"x" * 100_000)
+    update, delete = d.update_attribute_if_sql(digest), d.delete_attribute_if_sql(digest)
     assert update.startswith(d.update_attribute_sql)
     assert update.count("%s") == 4 and delete.count("%s") == 3
-    compare = d.value_equals_template.format(column=d.quote("value"))
+    compare = d.loaded_value_condition(d.quote("value"), digest)
     assert update.endswith(compare) and delete.endswith(compare)
+
+
+def test_long_loaded_values_are_compared_by_digest_where_values_travel_inline():
+    """mysqlclient escapes values into the SQL in Python; the other drivers bind them."""
+    value = b"v" * 5000
+    mysql = dialect(MySQLDialect)
+    assert mysql.compares_digest(value) and not mysql.compares_digest(b"short")
+    assert mysql.value_digest(value) == hashlib.sha256(value).hexdigest()
+    assert mysql.update_attribute_if_sql(True).endswith("SHA2(`value`, 256) = %s")
+    for cls in (PostgreSQLDialect, OracleDialect, SQLiteDialect, MSSQLDialect):
+        assert not dialect(cls).compares_digest(value)

@@ -502,8 +502,10 @@ class SessionStore(SessionBase):
         conflict the session row was still touched (its expiry moved, as a read's touch
         moves it); no attribute was written."""
         assert self._row_id is not None  # a loaded session
-        params = [*touch_params, self._prepare(value), name, self._prepare(old)]
-        sql = dialect.touch_and_update_if_sql(self._with_client)
+        digest = dialect.compares_digest(old)
+        loaded = same_key.loaded_param(dialect, old, digest, self._prepare)
+        params = [*touch_params, self._prepare(value), name, loaded]
+        sql = dialect.touch_and_update_if_sql(self._with_client, digest)
         if dialect.execute(connection, sql, params) == 1:
             return
         # Rare: tell a session ended or rotated meanwhile from a changed attribute.

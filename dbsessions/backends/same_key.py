@@ -9,7 +9,8 @@ Attribute rows already keep saves of different keys apart. For one key there are
   (``claim_attribute_sql``), so that there is a row to lock; SQLite, which locks the whole
   database for a write, takes that lock first with the same insert.
 - ``write_unless_changed``, behind ``DBSESSIONS["SAME_KEY_WRITES"] = "detect"``: every write of
-  an attribute names the value it loaded, and a row that no longer holds it (or one that now
+  an attribute names the value it loaded (by its SHA-256, for a long value on MySQL and MariaDB,
+  whose driver would escape it back into the SQL), and a row that no longer holds it (or one that now
   exists where none was loaded) is a conflict. Each statement checks its own row, and the
   database re-checks the condition after any lock wait (PostgreSQL re-reads the row, InnoDB
   updates what it last committed), so no column of the schema is needed: the value itself is
@@ -80,8 +81,10 @@ def write_unless_changed(
             claim = dialect.claim_attribute_params(name, prepare(value), session)
             cursor.execute(dialect.claim_attribute_sql, claim)
         else:
+            digest = dialect.compares_digest(old)
             cursor.execute(
-                dialect.update_attribute_if_sql, [prepare(value), session_id, name, prepare(old)]
+                dialect.update_attribute_if_sql(digest),
+                [prepare(value), session_id, name, loaded_param(dialect, old, digest, prepare)],
             )
         if cursor.rowcount != 1:
             conflicts.append(name)
@@ -90,10 +93,21 @@ def write_unless_changed(
         if old is None:  # no loaded value to compare with
             cursor.execute(dialect.delete_attributes_sql(1), [session_id, name])
             continue
-        cursor.execute(dialect.delete_attribute_if_sql, [session_id, name, prepare(old)])
+        digest = dialect.compares_digest(old)
+        cursor.execute(
+            dialect.delete_attribute_if_sql(digest),
+            [session_id, name, loaded_param(dialect, old, digest, prepare)],
+        )
         if cursor.rowcount == 0:
             # Removed by another request too: nothing of theirs is lost.
             cursor.execute(dialect.attribute_exists_sql, [session_id, name])
             if cursor.fetchone() is not None:
                 conflicts.append(name)
     return conflicts
+
+
+def loaded_param(dialect: Dialect, loaded: bytes, digest: bool, prepare: Prepare) -> Any:
+    """The parameter a conditional write compares the stored value with."""
+    if digest:
+        return dialect.value_digest(loaded)
+    return prepare(loaded)

@@ -12,6 +12,7 @@ lock; the upserts below only have to be correct, not race-free on their own.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
+from hashlib import sha256
 from typing import Any, ClassVar, TypeVar, cast
 
 T = TypeVar("T")
@@ -27,6 +28,9 @@ LEASE_TABLE = "dbsessions_lease"
 MAX_ROWS_PER_STATEMENT = 500
 # Keeps a multi-row upsert well under MySQL's default 16 MiB max_allowed_packet.
 MAX_BYTES_PER_STATEMENT = 4 * 1024 * 1024
+#: Loaded values of at least this many bytes are checked by their SHA-256 where the database
+#: computes one (``Dialect.compares_digest``).
+DIGEST_FROM = 1024
 
 
 def _double_quote(name: str) -> str:
@@ -308,15 +312,34 @@ class Dialect:
     read_committed_sql: ClassVar[str | None] = None
     #: The value column compared with a parameter (Oracle compares BLOBs with a function).
     value_equals_template: ClassVar[str] = "{column} = %s"
+    #: The value column's SHA-256 compared with a parameter (``value_digest``), where the
+    #: database computes one; None: values are always compared whole.
+    value_digest_template: ClassVar[str | None] = None
+
+    def compares_digest(self, loaded: bytes) -> bool:
+        """Whether a write checks ``loaded`` by its digest, where sending a long value back
+        whole costs more than the database's hashing of the stored one."""
+        return self.value_digest_template is not None and len(loaded) >= DIGEST_FROM
+
+    def value_digest(self, loaded: bytes) -> Any:
+        """The parameter ``value_digest_template`` compares with: the SHA-256 of ``loaded``, in
+        hexadecimal digits."""
+        return sha256(loaded).hexdigest()
+
+    def loaded_value_condition(self, column: str, digest: bool) -> str:
+        """The condition that ``column`` (quoted) still holds the loaded value: by its digest
+        when asked and the database computes one."""
+        template = (digest and self.value_digest_template) or self.value_equals_template
+        return template.format(column=column)
 
     #: Whether ``touch_and_update_if_sql`` exists: a "detect" save of one changed attribute
     #: in one statement.
     has_touch_and_update_if = False
 
-    def touch_and_update_if_sql(self, client: bool = False) -> str:
+    def touch_and_update_if_sql(self, client: bool = False, digest: bool = False) -> str:
         """``touch_session_sql`` feeding ``update_attribute_if_sql`` in one statement, where
         ``has_touch_and_update_if``; its row count is the attributes written. Parameters: the
-        touch's, then the new value, the name and the loaded value."""
+        touch's, then the new value, the name and the loaded value (or its digest)."""
         raise NotImplementedError
 
     @cached_property
@@ -366,18 +389,19 @@ class Dialect:
             f"({self.live_session_id_sql}){self.lock_clause(False)}"
         )
 
-    @cached_property
-    def update_attribute_if_sql(self) -> str:
+    @cache
+    def update_attribute_if_sql(self, digest: bool = False) -> str:
         """``update_attribute_sql`` that changes the row only while it holds the value given
-        last: a row count of zero says another request changed (or removed) it."""
-        value = self.value_equals_template.format(column=self.quote("value"))
+        last (or, with ``digest``, one of that SHA-256): a row count of zero says another
+        request changed (or removed) it."""
+        value = self.loaded_value_condition(self.quote("value"), digest)
         return f"{self.update_attribute_sql} AND {value}"
 
-    @cached_property
-    def delete_attribute_if_sql(self) -> str:
+    @cache
+    def delete_attribute_if_sql(self, digest: bool = False) -> str:
         """Delete one attribute (session id, name) only while it holds the value given last."""
         quote = self.quote
-        value = self.value_equals_template.format(column=quote("value"))
+        value = self.loaded_value_condition(quote("value"), digest)
         return (
             f"DELETE FROM {self.quoted_attribute_table} "
             f"WHERE {quote('session_id')} = %s AND {quote('name')} = %s AND {value}"

@@ -36,6 +36,11 @@ class MySQLDialect(Dialect):
     deletes_by_id_join = True
     later_function: ClassVar[str | None] = "GREATEST"
     read_committed_sql: ClassVar[str | None] = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+    # mysqlclient sends values inline, escaped in Python: a long loaded value is checked by its
+    # SHA-256 instead (SHA2() returns hexadecimal digits). A 64 KB value's "detect" save went
+    # from 0.81x of a plain save to about 1.0x; on PostgreSQL, which receives values in
+    # binary, the server's sha256() measured slower than the value itself.
+    value_digest_template: ClassVar[str | None] = "SHA2({column}, 256) = %s"
     # Django's introspection reports NULL for a column under the table's default collation,
     # whatever that is; the server says which collation each column actually has.
     column_collations_sql = (

@@ -43,13 +43,13 @@ class PostgreSQLDialect(OnConflictUpsert):
     has_touch_and_update_if = True
 
     @cache
-    def touch_and_update_if_sql(self, client: bool = False) -> str:
+    def touch_and_update_if_sql(self, client: bool = False, digest: bool = False) -> str:
         """The session row's UPDATE feeding the attribute's, which changes it only where it
         still holds the loaded value: one round trip, in the lock order of every save (session
         row, then attribute), and the attribute's condition is checked again on the latest row
         after any lock wait. Its row count is the attributes written."""
         quote = self.quote
-        value = self.value_equals_template.format(column=f"a.{quote('value')}")
+        value = self.loaded_value_condition(f"a.{quote('value')}", digest)
         return (
             f"WITH touched AS ({self.touch_session_sql(client)} RETURNING {quote('id')}) "
             f"UPDATE {self.quoted_attribute_table} a SET {quote('value')} = %s "
