@@ -29,7 +29,7 @@ def lock_sessions(
     """
     rows: list[tuple[int, str, str]] = []
     expired = expired_before is not None
-    for batch in chunks(key_hashes):
+    for batch in chunks(key_hashes, dialect.lock_batch):
         cursor.execute(
             dialect.lock_sessions_sql(len(batch), expired=expired, skip_locked=skip_locked),
             dialect.lock_sessions_params(batch, expired_before),

@@ -175,9 +175,9 @@ def _delete_batch(cursor: Any, dialect: Dialect, ids: list[int]) -> tuple[int, i
         return cursor.rowcount, attributes
     cursor.execute(dialect.attribute_keys_sql(ids))
     attributes = 0
-    for keys in chunks(cursor.fetchall()):
+    for keys in chunks(cursor.fetchall(), dialect.attribute_keys_per_delete):
         cursor.execute(
-            dialect.delete_attributes_by_key_sql(len(keys)), [v for key in keys for v in key]
+            dialect.delete_attributes_by_key_sql(len(keys)), [json.dumps([*map(list, keys)])]
         )
         attributes += cursor.rowcount
     cursor.execute(dialect.delete_by_ids_sql(dialect.quoted_session_table), [_id_json(ids)])

@@ -4,6 +4,7 @@ Real threads, one connection each. The stress tests run with ``RETRIES = 0``, so
 lock order alone; the retry tests provoke a real deadlock with two connections.
 """
 
+import json
 import logging
 import random
 import threading
@@ -20,7 +21,7 @@ from django.utils import timezone
 from dbsessions import api, retry
 from dbsessions.backends.db import SessionStore
 from dbsessions.conf import app_settings
-from dbsessions.dialects import DIALECTS, MySQLDialect, PostgreSQLDialect
+from dbsessions.dialects import DIALECTS, MySQLDialect, PostgreSQLDialect, dialect_for
 from dbsessions.keys import hash_key
 from dbsessions.models import Attribute
 from dbsessions.purge import purge_expired
@@ -419,8 +420,32 @@ def test_the_locking_statements_parse_in_every_vendor_grammar(vendor):
 def test_mysql_locks_each_session_through_its_key():
     d = MySQLDialect("s", "a")
     sql = d.lock_sessions_sql(2, expired=True, skip_locked=True)
-    assert sql.count("WHERE `key_hash` = %s AND `expires_at` < %s FOR UPDATE SKIP LOCKED") == 2
-    assert d.lock_sessions_params(["h1", "h2"], expired_before="t") == ["h1", "t", "h2", "t"]
+    assert "FROM JSON_TABLE(%s, '$[*]'" in sql and "STRAIGHT_JOIN `s` AS s" in sql
+    assert sql.endswith(
+        "ON s.`key_hash` = d.`key_hash` AND s.`expires_at` < %s FOR UPDATE SKIP LOCKED"
+    )
+    assert d.lock_sessions_params(["h1", "h2"], expired_before="t") == ['["h1", "h2"]', "t"]
     assert "IGNORE INDEX (PRIMARY)" in d.rekey_session_sql
     p = PostgreSQLDialect("s", "a")
     assert p.lock_sessions_params(["h1", "h2"], expired_before="t") == ["h1", "h2", "t"]
+
+
+@pytest.mark.mysql
+@pytest.mark.django_db(databases="__all__")
+def test_mysql_ends_and_purges_find_every_row_by_one_key_lookup():
+    """The lock order argument above holds only if InnoDB looks every session up through its
+    key hash's unique index, and every attribute through its primary key, in the order of the
+    JSON array: an ``eq_ref`` after the array, never a scan."""
+    session = saved_session(a=1, b=2)
+    connection = connections[app_settings.DATABASE]
+    d = dialect_for(connection)
+    key_hashes = json.dumps([hash_key(session.session_key)])
+    statements = [
+        (d.lock_sessions_sql(1, expired=True, skip_locked=True), [key_hashes, "2099-01-01"], "s"),
+        (d.delete_attributes_by_key_sql(2), [json.dumps([[session._row_id, "a"]])], "a"),
+    ]
+    with connection.cursor() as cursor:
+        for sql, params, table in statements:
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = [(row[2], row[3]) for row in cursor.fetchall()]
+            assert plan == [("d", "ALL"), (table, "eq_ref")], sql

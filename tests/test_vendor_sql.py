@@ -23,6 +23,7 @@ from dbsessions.dialects import (
     as_bytes,
     upsert_batches,
 )
+from dbsessions.dialects.mysql import KEY_HASH_INDEX
 
 GRAMMAR = {"oracle": "oracle", "mssql": "tsql", "postgresql": "postgres", "mysql": "mysql"}
 PLACEHOLDER = {"oracle": ":p", "mssql": "?", "postgresql": "$1", "mysql": "?"}
@@ -216,8 +217,12 @@ def test_configured_table_names_are_used():
         d = cls("custom_sessions", "custom_attributes")
         # The lease table keeps its name, as the import ledger does.
         lease = d.quote(LEASE_TABLE)
+        # The key hash's unique index keeps the name the model's Meta gives it.
+        index = d.quote(KEY_HASH_INDEX)
         statements = every_statement(d)
-        assert all("dbsessions_" not in sql.replace(lease, "") for sql in statements)
+        assert all(
+            "dbsessions_" not in sql.replace(lease, "").replace(index, "") for sql in statements
+        )
         assert {sql for sql in statements if lease in sql} == {
             d.lease_insert_sql,
             d.lease_take_sql,
@@ -319,3 +324,11 @@ def test_long_loaded_values_are_compared_by_digest_where_values_travel_inline():
     assert mysql.update_attribute_if_sql(True).endswith("SHA2(`value`, 256) = %s")
     for cls in (PostgreSQLDialect, OracleDialect, SQLiteDialect, MSSQLDialect):
         assert not dialect(cls).compares_digest(value)
+
+
+def test_mysql_forces_the_index_the_model_names():
+    from dbsessions.models import Session
+
+    names = [c.name for c in Session._meta.constraints]
+    assert KEY_HASH_INDEX in names
+    assert f"FORCE INDEX (`{KEY_HASH_INDEX}`)" in dialect(MySQLDialect).lock_sessions_sql(2)

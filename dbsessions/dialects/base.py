@@ -471,6 +471,9 @@ class Dialect:
             f"ORDER BY {quote('key_hash')}{self.lock_clause(skip_locked)}"
         )
 
+    #: Sessions one ``lock_sessions_sql`` locks at most.
+    lock_batch = MAX_ROWS_PER_STATEMENT
+
     def lock_sessions_params(self, key_hashes: Sequence[str], expired_before: object) -> Params:
         """Parameters of ``lock_sessions_sql`` (with ``expired`` when ``expired_before``)."""
         return [*key_hashes, *([] if expired_before is None else [expired_before])]
@@ -537,9 +540,12 @@ class Dialect:
         array, where ``deletes_by_id_join``."""
         raise NotImplementedError
 
+    #: Attribute keys one ``delete_attributes_by_key_sql`` takes.
+    attribute_keys_per_delete = MAX_ROWS_PER_STATEMENT
+
     def delete_attributes_by_key_sql(self, count: int) -> str:
-        """Delete ``count`` attributes by primary key, (session_id, name) parameter pairs,
-        where ``deletes_by_id_join``."""
+        """Delete ``count`` attributes by primary key, where ``deletes_by_id_join``; the one
+        parameter is a JSON array of (session_id, name) pairs."""
         raise NotImplementedError
 
     @cached_property
