@@ -18,8 +18,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 #: What one process per database measures, in this order; the purge runs in a process of its own.
 SUITE = (
-    "store", "driver", "request_sql", "load", "concurrency", "same_key", "storage",
-    "lifetime", "growth",
+    "store", "driver", "request_sql", "load", "concurrency", "same_key", "metrics",
+    "storage", "lifetime", "growth",
 )  # fmt: skip
 PHASES = (*SUITE, "purge")
 

@@ -14,6 +14,7 @@ PHASES = {
     "load": "bench.load",
     "growth": "bench.growth",
     "same_key": "bench.same_key",
+    "metrics": "bench.metrics",
 }
 
 

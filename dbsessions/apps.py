@@ -5,10 +5,14 @@ another app: it adds the sessions panel to the user admin. Everything is wired h
 ``ready()``; importing a module of the package connects and registers nothing.
 """
 
+from importlib.util import find_spec
+
 from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core import checks
 from django.db.models.signals import post_save
+
+from dbsessions.conf import app_settings
 
 PASSWORD_RECEIVER_UID = "dbsessions-password"
 
@@ -37,6 +41,10 @@ class SimpleDbSessionsConfig(AppConfig):
         checks.register(check_settings)
         checks.register(check_session_cache)
         checks.register(check_cluster, checks.Tags.database)
+        if app_settings.PROMETHEUS and find_spec("prometheus_client") is not None:
+            from dbsessions.prometheus import register
+
+            register()  # without prometheus_client, check dbsessions.E013 says so
 
 
 class DbSessionsConfig(SimpleDbSessionsConfig):

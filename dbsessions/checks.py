@@ -4,6 +4,7 @@ The app's ``ready()`` registers them.
 """
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any, TypeGuard
 
 from django.conf import settings
@@ -74,6 +75,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 f"DBSESSIONS['SAME_KEY_WRITES'] is {app_settings.SAME_KEY_WRITES!r}.",
                 hint=f"Use one of: {', '.join(SAME_KEY_WRITES_CHOICES)}.",
                 id="dbsessions.E012",
+            )
+        )
+    if app_settings.PROMETHEUS and find_spec("prometheus_client") is None:
+        errors.append(
+            Error(
+                "DBSESSIONS['PROMETHEUS'] is set but prometheus_client is not installed.",
+                hint="pip install prometheus-client, or leave PROMETHEUS out.",
+                id="dbsessions.E013",
             )
         )
     app_name = app_settings.APP_NAME

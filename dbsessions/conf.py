@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "TOUCH_INTERVAL": None,
     "ABSOLUTE_TIMEOUT": None,
     "SAME_KEY_WRITES": "last_wins",
+    "PROMETHEUS": False,
 }
 
 WRITE_CONTENTS_CHOICES = ("changed", "all")
@@ -122,6 +123,11 @@ class Settings:
         overwrite a key another request changed since this one loaded it raises
         ``SessionConflict``."""
         return cast(str, self._get("SAME_KEY_WRITES"))
+
+    @property
+    def PROMETHEUS(self) -> bool:
+        """Register dbsessions' Prometheus metrics on the default registry when ready."""
+        return bool(self._get("PROMETHEUS"))
 
 
 app_settings = Settings()

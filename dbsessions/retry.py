@@ -37,6 +37,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.conf import app_settings
 from dbsessions.dialects import DIALECTS, Dialect
+from dbsessions.signals import operation_retried
 
 logger = logging.getLogger("dbsessions")
 
@@ -102,6 +103,9 @@ def run(operation: Callable[[], T], using: str, what: str) -> T:
                     attempt,
                     retries,
                     pause * 1000,
+                )
+                operation_retried.send_robust(
+                    sender=None, using=using, operation=what, attempt=attempt
                 )
                 time.sleep(pause)
         return operation()

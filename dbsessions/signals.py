@@ -28,6 +28,28 @@ Reasons, the same words in both signals:
 - ``"absolute"``: it reached its absolute deadline, ``created_at + ABSOLUTE_TIMEOUT``; a purge
   counts a session so when its expiry had reached that cap (see ``dbsessions.purge``).
 
+For operators (``dbsessions.prometheus`` turns them into metrics), two more, sent at once,
+not on commit:
+
+``session_operation``: after each operation of a session engine, with keyword arguments
+``operation`` (``"load"``, ``"save"``, ``"delete"``, ``"cycle_key"`` or ``"atomic_update"``),
+``seconds`` (how long it took, retries included), ``outcome`` (``"ok"``; ``"conflict"`` for
+``SessionConflict``; ``"ended"`` for another ``UpdateError``, a session ended meanwhile;
+``"error"`` for any other exception, which still propagates), ``cache`` (for a load of
+``dbsessions.backends.cached_db``: ``"hit"``, ``"miss"``, or ``"bypass"`` when the load went
+to the database without asking the cache; otherwise None) and ``touch`` (True for a save that
+only moved the expiry). An operation inside another (the save of ``cycle_key()``) is not sent
+apart. The sender is the ``SessionStore`` class. With no receiver connected, nothing is
+timed.
+
+``operation_retried``: an operation lost a deadlock or serialization conflict and is about to
+run again, with keyword arguments ``using``, ``operation`` (``"save"``, ``"delete"``,
+``"rotation"``, ``"atomic update"``, ``"purge"``, ...) and ``attempt`` (1 for the first
+retry). The sender is ``None``.
+
+Receivers of these two are called with ``send_robust``: one that raises is logged by Django and
+never fails the request.
+
 Session keys and their hashes are never sent: the row id names a session.
 """
 
@@ -37,6 +59,9 @@ from django.dispatch import Signal
 session_created = Signal()
 sessions_ended = Signal()
 sessions_purged = Signal()
+# Sent on every operation: the receivers found for each sender class are kept.
+session_operation = Signal(use_caching=True)
+operation_retried = Signal()
 
 
 def send_on_commit(signal: Signal, using: str, **kwargs: object) -> None:

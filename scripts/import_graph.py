@@ -53,6 +53,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "management",
         "middleware",
         "migrations",
+        "prometheus",
         "purge",
         "purge_pace",
         "retry",

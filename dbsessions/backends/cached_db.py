@@ -56,6 +56,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends import db
 from dbsessions.backends.db import KEY_VARIABLES
+from dbsessions.backends.measured import measured
 from dbsessions.backends.session_cache import SessionCache, session_cache
 from dbsessions.dialects import dialect_for
 
@@ -188,6 +189,7 @@ class SessionStore(db.SessionStore):
 
     # Reads ------------------------------------------------------------------------
 
+    @measured("load")
     def load(self) -> dict[str, Any]:
         self._snapshot_version = None
         if self.session_key is None:
@@ -195,11 +197,13 @@ class SessionStore(db.SessionStore):
         snapshot_key, version_key = self._cache_keys(self.session_key)
         connection = connections[self._using]
         if _changed_in_transaction(connection, snapshot_key):
+            self._cache_use = "bypass"
             return super().load()
         try:
             found = self._cache.get_many([snapshot_key, version_key])
         except Exception:
             logger.warning("Session cache unreachable; loading from the database.", exc_info=True)
+            self._cache_use = "bypass"
             return super().load()
         version = found.get(version_key)
         snapshot = found.get(snapshot_key)
@@ -215,7 +219,9 @@ class SessionStore(db.SessionStore):
             times = _row_times(snapshot) if db.lifetime_in_use() else None
             if times is None or not self._past_absolute_timeout(times.created_at):
                 self._snapshot_version = version
+                self._cache_use = "hit"
                 return self._loaded(snapshot[1], snapshot[5], times)
+        self._cache_use = "miss"
         if not _reads_latest(connection):
             return super().load()
         created = False
@@ -266,6 +272,7 @@ class SessionStore(db.SessionStore):
 
     # Writes -----------------------------------------------------------------------
 
+    @measured("save")
     @sensitive_variables(*KEY_VARIABLES)
     def save(self, must_create: bool = False) -> None:
         key = self.session_key
@@ -275,6 +282,7 @@ class SessionStore(db.SessionStore):
         self._replace_version(key)
         self._snapshot_version = None
 
+    @measured("atomic_update")
     def atomic_update(self, key: str, function: Callable[[Any], Any], default: Any = None) -> Any:
         """The database's ``atomic_update``; the version is replaced once it commits, so no
         load is served the snapshot from before."""
@@ -352,6 +360,7 @@ class SessionStore(db.SessionStore):
 
         transaction.on_commit(cache_it, using=self._using)
 
+    @measured("delete")
     @sensitive_variables(*KEY_VARIABLES)
     def delete(self, session_key: str | None = None) -> None:
         key = session_key if session_key is not None else self.session_key
@@ -359,6 +368,7 @@ class SessionStore(db.SessionStore):
         if key is not None and self._validate_session_key(key):
             self._forget(key)
 
+    @measured("cycle_key")
     @sensitive_variables(*KEY_VARIABLES)
     def cycle_key(self) -> None:
         old_key = self.session_key

@@ -39,6 +39,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dbsessions.backends import same_key
 from dbsessions.backends.lazy import PENDING, SessionData
+from dbsessions.backends.measured import measured
 from dbsessions.conf import app_settings
 from dbsessions.dialects import Dialect, as_bytes, chunks, dialect_for, upsert_batches
 from dbsessions.exceptions import SessionConflict
@@ -112,6 +113,9 @@ class SessionStore(SessionBase):
         self._touch_due = False
         #: Whether the last save() wrote only a touch (no attribute, principal or key).
         self._only_touched = False
+        #: For ``session_operation`` (``dbsessions.backends.measured``).
+        self._measuring = False
+        self._cache_use: str | None = None
         #: (IP address, user agent) of the request, set by ClientMetadataMiddleware; saved
         #: with the session row when not None.
         self.client_metadata: tuple[str | None, str | None] | None = None
@@ -180,6 +184,7 @@ class SessionStore(SessionBase):
 
     # Reads ------------------------------------------------------------------------
 
+    @measured("load")
     def load(self) -> dict[str, Any]:
         if self.session_key is None:
             return self._start_afresh()
@@ -306,6 +311,7 @@ class SessionStore(SessionBase):
             self.modified = True
             return
 
+    @measured("save")
     @retried("save")
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
@@ -647,6 +653,7 @@ class SessionStore(SessionBase):
 
     # One key under a row lock -----------------------------------------------------
 
+    @measured("atomic_update")
     @sensitive_variables(*KEY_VARIABLES)
     def atomic_update(self, key: str, function: Callable[[Any], Any], default: Any = None) -> Any:
         """Replace attribute ``key`` with ``function(its stored value)`` (``default`` when
@@ -743,6 +750,7 @@ class SessionStore(SessionBase):
         except IntegrityError:
             cursor.execute(dialect.update_attribute_sql, [value, row_id, name])
 
+    @measured("delete")
     @sensitive_variables(*KEY_VARIABLES)
     def delete(self, session_key: str | None = None) -> None:
         self._delete(session_key, reason="logout")
@@ -782,6 +790,7 @@ class SessionStore(SessionBase):
             sessions_ended, self._using, session_ids=[row_id], source="store", reason=reason
         )
 
+    @measured("cycle_key")
     @sensitive_variables(*KEY_VARIABLES)
     def cycle_key(self) -> None:
         """Give the session a new key with one UPDATE of its row; attributes stay put.
