@@ -1,4 +1,4 @@
-.PHONY: demo test lint docs clean bench bench-full bench-galera
+.PHONY: demo test lint docs clean bench bench-full bench-galera bench-soak
 
 demo:
 	./scripts/demo.sh
@@ -37,3 +37,9 @@ clean:
 bench-galera:
 	BOOTSTRAP_GROUPS=dev,bench ./scripts/bootstrap.sh python3 'Django>=5.2,<5.3'
 	.venv/bin/python -m bench.galera
+
+# The soak test into docs/benchmarks/soak/: 10 minutes per database x engine, under load, the
+# connections killed every minute and purge_sessions every 30 s.
+bench-soak:
+	BOOTSTRAP_GROUPS=dev,bench ./scripts/bootstrap.sh python3 'Django>=5.2,<5.3'
+	.venv/bin/python -m bench soak

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import child, machine, report, targets
+from bench import child, machine, report, soak, targets
 from bench.child import PHASES, SUITE
 from bench.engines import ENGINES
 from bench.profiles import PROFILES
@@ -134,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                        help="experiment: drop the attributes' foreign key first (what "
                        "db_constraint=False would give; not on SQLite)")  # fmt: skip
 
-    commands = top.add_subparsers(title="other commands", metavar="{report,profile}")
+    commands = top.add_subparsers(title="other commands", metavar="{report,profile,soak}")
     rewrite = commands.add_parser("report", help=rewrite_report.__doc__)
     rewrite.set_defaults(command=rewrite_report)
     rewrite.add_argument("directory", type=Path, nargs="?", default=OUTPUT)
@@ -147,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     pyinstrument.add_argument("--op", choices=OPERATIONS, default="save")
     pyinstrument.add_argument("--ops", type=int, default=200)
     pyinstrument.add_argument("--interval", type=float, default=0.0005)
+    soaking = commands.add_parser("soak", help=soak.command.__doc__)
+    soaking.set_defaults(command=soak.command)
+    soak.add_arguments(soaking)
     return top
 
 
