@@ -41,7 +41,8 @@ logged (an unreachable cache cannot serve a snapshot either).
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from hashlib import sha256
 from importlib import import_module
@@ -142,6 +143,23 @@ def _delete_many(keys: list[str]) -> None:
     except Exception:
         # The snapshots may outlive the change until their timeout; say so loudly.
         logger.exception("Could not drop %d session cache entries.", len(keys))
+
+
+@contextmanager
+def _dropped_if_failed(keys: list[str], using: str) -> Iterator[None]:
+    """Drop these cache entries at once if the block raises outside a caller's transaction.
+
+    A change that fails may still have committed (the connection lost while its COMMIT was in
+    flight, as when a server kills it), and then the commit's callbacks never ran: without
+    this, the cache would go on serving the session as it was before, a logout undone. Inside
+    a caller's transaction nothing has committed yet, and the usual on-commit callbacks decide.
+    """
+    try:
+        yield
+    except BaseException:
+        if not connections[using].in_atomic_block:
+            _delete_many(keys)
+        raise
 
 
 def _is_snapshot(value: object) -> TypeGuard[Snapshot]:
@@ -276,7 +294,8 @@ class SessionStore(db.SessionStore):
     @sensitive_variables(*KEY_VARIABLES)
     def save(self, must_create: bool = False) -> None:
         key = self.session_key
-        super().save(must_create)
+        with self._dropped_if_failed(key):
+            super().save(must_create)
         if key is None or must_create or key != self.session_key or self._only_touched:
             return
         self._replace_version(key)
@@ -286,7 +305,8 @@ class SessionStore(db.SessionStore):
     def atomic_update(self, key: str, function: Callable[[Any], Any], default: Any = None) -> Any:
         """The database's ``atomic_update``; the version is replaced once it commits, so no
         load is served the snapshot from before."""
-        new = super().atomic_update(key, function, default)
+        with self._dropped_if_failed(self.session_key):
+            new = super().atomic_update(key, function, default)
         assert self.session_key is not None  # the update saved a new session first
         self._replace_version(self.session_key)
         self._snapshot_version = None
@@ -364,7 +384,8 @@ class SessionStore(db.SessionStore):
     @sensitive_variables(*KEY_VARIABLES)
     def delete(self, session_key: str | None = None) -> None:
         key = session_key if session_key is not None else self.session_key
-        super().delete(session_key)
+        with self._dropped_if_failed(key):
+            super().delete(session_key)
         if key is not None and self._validate_session_key(key):
             self._forget(key)
 
@@ -372,13 +393,21 @@ class SessionStore(db.SessionStore):
     @sensitive_variables(*KEY_VARIABLES)
     def cycle_key(self) -> None:
         old_key = self.session_key
-        super().cycle_key()
+        with self._dropped_if_failed(old_key):
+            super().cycle_key()
         self._snapshot_version = None  # the snapshot was the old key's
         if old_key is not None and self._validate_session_key(old_key):
             self._forget(old_key)
         if self.session_key is not None:
             # The rotated row is this transaction's until it commits: not the cache's yet.
             _changed_here(self._using, [self._cache_keys(self.session_key)[0]])
+
+    @sensitive_variables(*KEY_VARIABLES)
+    def _dropped_if_failed(self, session_key: str | None) -> AbstractContextManager[None]:
+        """``_dropped_if_failed`` for this session's entries (nothing to drop without a key)."""
+        if session_key is None or not self._validate_session_key(session_key):
+            return nullcontext()
+        return _dropped_if_failed(list(self._cache_keys(session_key)), self._using)
 
     @sensitive_variables(*KEY_VARIABLES)
     def _forget(self, session_key: str) -> None:
