@@ -8,8 +8,10 @@ whatever keeps the endpoint internal). The metrics count what this process did; 
 up the processes. No label holds a session key, its hash or a row id.
 """
 
+from collections.abc import Callable
 from typing import Any
 
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -119,19 +121,22 @@ class Metrics:
             if count:
                 self.purged.labels(reason).inc(count)
 
+    def _receivers(self) -> list[tuple[Signal, Callable[..., None], str]]:
+        return [
+            (session_operation, self.on_operation, "operation"),
+            (operation_retried, self.on_retry, "retry"),
+            (session_created, self.on_created, "created"),
+            (sessions_ended, self.on_ended, "ended"),
+            (sessions_purged, self.on_purged, "purged"),
+        ]
+
     def connect(self, uid: str) -> None:
-        session_operation.connect(self.on_operation, dispatch_uid=f"{uid}-operation")
-        operation_retried.connect(self.on_retry, dispatch_uid=f"{uid}-retry")
-        session_created.connect(self.on_created, dispatch_uid=f"{uid}-created")
-        sessions_ended.connect(self.on_ended, dispatch_uid=f"{uid}-ended")
-        sessions_purged.connect(self.on_purged, dispatch_uid=f"{uid}-purged")
+        for signal, receiver, name in self._receivers():
+            signal.connect(receiver, dispatch_uid=f"{uid}-{name}")
 
     def disconnect(self, uid: str) -> None:
-        session_operation.disconnect(dispatch_uid=f"{uid}-operation")
-        operation_retried.disconnect(dispatch_uid=f"{uid}-retry")
-        session_created.disconnect(dispatch_uid=f"{uid}-created")
-        sessions_ended.disconnect(dispatch_uid=f"{uid}-ended")
-        sessions_purged.disconnect(dispatch_uid=f"{uid}-purged")
+        for signal, _, name in self._receivers():
+            signal.disconnect(dispatch_uid=f"{uid}-{name}")
 
 
 def register(registry: CollectorRegistry | None = None) -> Metrics:

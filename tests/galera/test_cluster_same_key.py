@@ -11,24 +11,13 @@ import pytest
 from dbsessions import SessionConflict
 from dbsessions.backends.db import SessionStore
 from tests.galera.cluster import on_node
+from tests.galera.test_cluster_concurrency import NODES, new_session, node_of
 from tests.utils import override_dbsessions, run_threads
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 
 THREADS = 8
 WRITES = 25
-NODES = 3
-
-
-def node_of(index: int) -> int:
-    return index % NODES + 1
-
-
-def new_session(**data) -> str:
-    session = SessionStore()
-    session.update(data)
-    session.save()
-    return session.session_key
 
 
 def test_appends_through_atomic_update_from_every_node_are_all_kept(cluster):
