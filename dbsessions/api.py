@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from dbsessions import retry
 from dbsessions.backends.cached_db import forget as forget_cached
+from dbsessions.backends.cached_db import forgotten_if_failed
 from dbsessions.backends.db import ended_by_password_change
 from dbsessions.conf import app_settings
 from dbsessions.dialects import chunks, dialect_for
@@ -110,7 +111,7 @@ def _end(filters: Q, reason: str) -> dict[int, str]:
 
 def _end_once(using: str, filters: Q, reason: str) -> dict[int, str]:
     sessions = Session.objects.using(using)
-    with transaction.atomic(using=using):
+    with forgotten_if_failed(using) as ending, transaction.atomic(using=using):
         # Read without locking: a locking read through the principal or primary key index
         # would lock rows before their key_hash entries, the reverse of a save.
         found = dict(sessions.filter(filters).values_list("key_hash", "pk"))
@@ -134,7 +135,8 @@ def _end_once(using: str, filters: Q, reason: str) -> dict[int, str]:
         ids = list(ended)
         _delete_rows(using, ids)
         if ids:
-            forget_cached([(app_name, key_hash) for _, app_name, key_hash in rows], using)
+            ending += [(app_name, key_hash) for _, app_name, key_hash in rows]
+            forget_cached(ending, using)
             send_on_commit(sessions_ended, using, session_ids=ids, source="api", reason=reason)
     return ended
 

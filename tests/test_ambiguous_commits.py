@@ -9,7 +9,10 @@ is lost, as a server's ``KILL`` or a dropped connection does it.
 import pytest
 from django.db import OperationalError, connections
 
+from dbsessions import api
 from dbsessions.conf import app_settings
+from dbsessions.keys import hash_key
+from dbsessions.models import Session
 from tests.utils import CACHED_DB_ONLY, engine_store, queries_to_load, saved_session
 
 pytestmark = CACHED_DB_ONLY
@@ -57,3 +60,15 @@ def test_a_change_whose_commit_was_not_acknowledged_is_read_from_the_database(mo
     with pytest.raises(OperationalError):
         session.save()
     assert queries_to_load(key) == ({"cart": ["plum"]}, 1)
+
+
+def test_an_end_whose_commit_was_not_acknowledged_is_never_undone(monkeypatch):
+    key = saved_session(_auth_user_id="7", cart=["apple"]).session_key
+    assert queries_to_load(key) == ({"_auth_user_id": "7", "cart": ["apple"]}, 0)
+    (session,) = Session.objects.using(app_settings.DATABASE).filter(key_hash=hash_key(key))
+
+    LostAcknowledgement(monkeypatch)
+    with pytest.raises(OperationalError):
+        api.end_sessions([session.pk])  # a lost connection is not retried
+
+    assert queries_to_load(key) == ({}, 1)

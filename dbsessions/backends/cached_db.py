@@ -162,6 +162,22 @@ def _dropped_if_failed(keys: list[str], using: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def forgotten_if_failed(using: str) -> Iterator[list[tuple[str, str]]]:
+    """A list for the ``(app_name, key_hash)`` sessions the block ends; if the block raises
+    outside a caller's transaction, their cache entries are dropped at once (``forget`` drops
+    them on commit, which a lost COMMIT answer skips: see ``_dropped_if_failed``)."""
+    sessions: list[tuple[str, str]] = []
+    try:
+        yield sessions
+    except BaseException:
+        if sessions and _engine_in_use() and not connections[using].in_atomic_block:
+            _delete_many(
+                [key for name, key_hash in sessions for key in cache_keys(name, key_hash)]
+            )
+        raise
+
+
 def _is_snapshot(value: object) -> TypeGuard[Snapshot]:
     """Whether ``value`` has the shape of (version, row id, created_at, last_access,
     expires_at, {name: bytes})."""
