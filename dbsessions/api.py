@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from dbsessions import retry
+from dbsessions import retry, tally
 from dbsessions.backends.cached_db import forget as forget_cached
 from dbsessions.backends.cached_db import forgotten_if_failed
 from dbsessions.backends.db import ended_by_password_change
@@ -134,6 +134,7 @@ def _end_once(using: str, filters: Q, reason: str) -> dict[int, str]:
         ended = {pk: key_hash for pk, _, key_hash in sorted(rows)}  # reported by id
         ids = list(ended)
         _delete_rows(using, ids)
+        tally.record_ended(using, (app_name for _, app_name, _ in rows), reason)
         if ids:
             ending += [(app_name, key_hash) for _, app_name, key_hash in rows]
             forget_cached(ending, using)

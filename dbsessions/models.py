@@ -20,6 +20,8 @@ MAX_NAME_LENGTH = 200
 #: Longest lease name, and longest lease holder (a purge's token is 32 hex digits).
 MAX_LEASE_NAME_LENGTH = 64
 MAX_LEASE_HOLDER_LENGTH = 64
+#: Longest reason a session ended for (``dbsessions.signals``: "password_change").
+MAX_REASON_LENGTH = 32
 
 
 def exact_collation(connection: BaseDatabaseWrapper) -> str | None:
@@ -156,3 +158,24 @@ class PurgeLease(models.Model):
 
     def __str__(self) -> str:
         return f"lease {self.name}"
+
+
+class EndedSessions(models.Model):
+    """How many sessions of an application ended, when and why: one row per end or purge
+    batch, written in its transaction, read by ``session_stats``. Append-only (concurrent ends
+    never wait on one another's row); purges drop the rows older than ``TALLY_HOURS``."""
+
+    app_name = ExactCharField(max_length=MAX_APP_NAME_LENGTH)
+    ended_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(
+        max_length=MAX_REASON_LENGTH, help_text="A reason of dbsessions.signals."
+    )
+    sessions = models.IntegerField()
+
+    class Meta:
+        db_table = "dbsessions_ended"
+        verbose_name = "ended sessions tally"
+        verbose_name_plural = "ended sessions tallies"
+
+    def __str__(self) -> str:
+        return f"{self.sessions} ended ({self.reason})"

@@ -42,7 +42,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from dbsessions import purge_pace, retry
+from dbsessions import purge_pace, retry, tally
 from dbsessions.conf import app_settings
 from dbsessions.dialects import Dialect, chunks, dialect_for, id_list
 from dbsessions.locks import lock_sessions
@@ -124,6 +124,7 @@ def _purge_batch(
                 result.absolute = _count_capped(using, ids)
                 cursor.execute(dialect.purge_delete_sql(ids))
                 result.sessions, result.attributes = cursor.fetchone()
+                tally.record_purged(using, app_name, result.reasons)
             return result
         cursor.execute(dialect.expired_sessions_sql(limit), [app_name, expired_before])
         found = cursor.fetchall()
@@ -143,6 +144,7 @@ def _purge_batch(
         if ids:
             result.absolute = _count_capped(using, ids)
             result.sessions, result.attributes = _delete_batch(cursor, dialect, ids)
+            tally.record_purged(using, app_name, result.reasons)
     return result
 
 
@@ -238,6 +240,7 @@ def purge_expired(
                     time.sleep(sleep - paused)
             if total.stopped_early or total.lease_lost:
                 break
+    tally.prune(using, now)
     total.seconds = time.monotonic() - started
     sessions_purged.send(
         sender=PurgeResult,

@@ -57,6 +57,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "purge",
         "purge_pace",
         "retry",
+        "stats",
+        "tally",
         "templatetags",
         "urls",
         "views",

@@ -18,7 +18,13 @@ from dbsessions.conf import DEFAULTS
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CHECKS_SOURCE = ROOT / "dbsessions" / "checks.py"
-COMMANDS = ("install_session_schema", "purge_sessions", "clearsessions", "import_sessions")
+COMMANDS = (
+    "install_session_schema",
+    "purge_sessions",
+    "session_stats",
+    "clearsessions",
+    "import_sessions",
+)
 
 HEADING = re.compile(r"^(#{1,6}) +(.+?) *#*$", re.MULTILINE)
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)

@@ -12,7 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
 from dbsessions.backends.db import SessionStore
-from dbsessions.models import PurgeLease
+from dbsessions.models import EndedSessions, PurgeLease
 from dbsessions.purge import purge_lock
 from dbsessions.schema.ddl import drop_sql, without_semicolon
 from dbsessions.schema.install import existing_tables, install_schema, table_names
@@ -92,6 +92,9 @@ def exercise_engine() -> None:
     assert dict(again.items()) == {"count": 2}
     again.delete()
     assert not SessionStore(loaded.session_key).exists(loaded.session_key)
+    tally = EndedSessions.objects.all()
+    assert list(tally.values_list("reason", "sessions")) == [("logout", 1)]
+    tally.delete()  # MySQL's introspection reads column sizes from the rows: leave none
 
 
 def test_shipped_script_gives_the_migrate_schema_and_the_engine_works(
@@ -114,8 +117,8 @@ def test_install_matches_migrate_and_leaves_migrate_nothing_to_do(sessions_conne
     drop_tables(sessions_connection)
     output = run()
     assert (
-        "Installed dbsessions_session, dbsessions_attribute, dbsessions_imported and "
-        "dbsessions_lease on database" in output
+        "Installed dbsessions_session, dbsessions_attribute, dbsessions_imported, "
+        "dbsessions_lease and dbsessions_ended on database" in output
     )
     assert snapshot(sessions_connection) == migrated
     executor = MigrationExecutor(sessions_connection)
@@ -140,6 +143,7 @@ def test_skip_indexes_then_check_then_create_them(sessions_connection, migrated)
     message = str(failure.value)
     assert "The index on dbsessions_session (expires_at) is missing." in message
     assert "The index on dbsessions_session (principal) is missing." in message
+    assert "The index on dbsessions_ended (ended_at) is missing." in message
     assert "Column" not in message and "Table" not in message
 
     with sessions_connection.cursor() as cursor:
@@ -188,10 +192,12 @@ def test_migrating_up_from_0001_gives_the_current_schema_and_keeps_the_data(
         run("--check")
     assert "Table dbsessions_imported is missing." in str(failure.value)
     assert "Table dbsessions_lease is missing." in str(failure.value)
+    assert "Table dbsessions_ended is missing." in str(failure.value)
     if sessions_connection.vendor == "mysql":
         assert "Column dbsessions_attribute.name has collation" in str(failure.value)
     with pytest.raises(
-        CommandError, match="dbsessions_imported, dbsessions_lease missing .*migrate dbsessions"
+        CommandError,
+        match="dbsessions_imported, dbsessions_lease, dbsessions_ended missing .*migrate dbsessions",
     ):
         run()
 
@@ -205,6 +211,7 @@ def test_migrating_up_from_0001_gives_the_current_schema_and_keeps_the_data(
     assert dict(SessionStore(store.session_key).items()) == {"cart": 1, "café": 2, "Cart": 3}
     # MySQL's introspection reads column sizes from the rows: leave none for the snapshot.
     loaded.delete()
+    EndedSessions.objects.all().delete()
 
 
 def test_migrating_up_from_0002_adds_the_purge_lease(sessions_connection, migrated):
@@ -217,9 +224,12 @@ def test_migrating_up_from_0002_adds_the_purge_lease(sessions_connection, migrat
     # Before 0005 the attributes also had an id of their own.
     assert sorted(str(failure.value).splitlines()[1:]) == [
         "  - Column dbsessions_attribute.id is not part of the schema.",
+        "  - Table dbsessions_ended is missing.",
         "  - Table dbsessions_lease is missing.",
     ]
-    with pytest.raises(CommandError, match="^dbsessions_lease missing .*migrate dbsessions"):
+    with pytest.raises(
+        CommandError, match="^dbsessions_lease, dbsessions_ended missing .*migrate dbsessions"
+    ):
         run()
 
     executor = MigrationExecutor(sessions_connection)

@@ -98,7 +98,7 @@ def test_sql_for_each_vendor(vendor, tokens):
     for token in tokens:
         assert token in output
     statements = [line for line in output.splitlines() if line and not line.startswith("--")]
-    assert [s.split(" (")[0].split()[:2] for s in statements[:4]] == [["CREATE", "TABLE"]] * 4
+    assert [s.split(" (")[0].split()[:2] for s in statements[:5]] == [["CREATE", "TABLE"]] * 5
     # The (session, name) primary key and the foreign key are part of the tables, not
     # optional.
     attributes = statements[1].upper().replace("`", '"').replace("[", '"').replace("]", '"')
@@ -108,6 +108,8 @@ def test_sql_for_each_vendor(vendor, tokens):
     # The purge lease: its name is the primary key.
     assert "dbsessions_lease" in statements[3].lower()
     assert "PRIMARY KEY" in statements[3].split(",")[0].upper()
+    # The tally of ended sessions (session_stats).
+    assert "dbsessions_ended" in statements[4].lower()
     assert any("FOREIGN KEY" in s or "REFERENCES" in s for s in statements)
     assert sum(s.upper().startswith("CREATE INDEX") for s in statements) >= 2
 
@@ -186,6 +188,7 @@ EXACT_COLUMNS = {
     ("dbsessions_imported", "app_name"),
     ("dbsessions_lease", "name"),
     ("dbsessions_lease", "holder"),
+    ("dbsessions_ended", "app_name"),
 }
 
 

@@ -37,6 +37,7 @@ from django.utils.crypto import get_random_string
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
+from dbsessions import tally
 from dbsessions.backends import same_key
 from dbsessions.backends.lazy import PENDING, SessionData
 from dbsessions.backends.measured import measured
@@ -786,6 +787,7 @@ class SessionStore(SessionBase):
         """Delete a locked session row and its attributes; ``sessions_ended`` on commit."""
         cursor.execute(dialect.delete_all_attributes_sql, [row_id])
         cursor.execute(dialect.delete_session_sql, [row_id])
+        tally.record_ended(self._using, [app_settings.APP_NAME], reason)
         send_on_commit(
             sessions_ended, self._using, session_ids=[row_id], source="store", reason=reason
         )

@@ -15,7 +15,7 @@ from dbsessions.conf import app_settings
 
 APP_LABEL = "dbsessions"
 #: The app's models, each after the ones it references.
-MODEL_NAMES = ("Session", "Attribute", "ImportedSession", "PurgeLease")
+MODEL_NAMES = ("Session", "Attribute", "ImportedSession", "PurgeLease", "EndedSessions")
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ def migration_names() -> list[str]:
 def schema_models(
     session_table: str | None = None, attribute_table: str | None = None
 ) -> tuple[type[Model], ...]:
-    """Fresh Session, Attribute, ImportedSession and PurgeLease classes as the migrations
-    leave them.
+    """Fresh classes of the app's models (``MODEL_NAMES``) as the migrations leave them.
 
     Rendered anew on each call so that a backend's field patches (mssql-django gives
     ``BinaryField`` a ``max`` length when it is imported) apply, as they do for ``migrate``.

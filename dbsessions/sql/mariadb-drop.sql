@@ -1,5 +1,6 @@
 -- dbsessions: drop the session tables (MariaDB 10.6+).
 
+DROP TABLE `dbsessions_ended` CASCADE;
 DROP TABLE `dbsessions_lease` CASCADE;
 DROP TABLE `dbsessions_imported` CASCADE;
 DROP TABLE `dbsessions_attribute` CASCADE;

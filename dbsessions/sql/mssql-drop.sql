@@ -4,6 +4,23 @@ DECLARE @sql_foreign_constraint_name nvarchar(128)
 DECLARE @sql_drop_constraint nvarchar(300)
 WHILE EXISTS(SELECT 1
     FROM sys.foreign_keys
+    WHERE referenced_object_id = object_id('[dbsessions_ended]'))
+BEGIN
+    SELECT TOP 1 @sql_foreign_constraint_name = name
+    FROM sys.foreign_keys
+    WHERE referenced_object_id = object_id('[dbsessions_ended]')
+    SELECT
+    @sql_drop_constraint = 'ALTER TABLE [' + OBJECT_NAME(parent_object_id) + '] ' +
+    'DROP CONSTRAINT [' + @sql_foreign_constraint_name + '] '
+    FROM sys.foreign_keys
+    WHERE referenced_object_id = object_id('[dbsessions_ended]') and name = @sql_foreign_constraint_name
+    exec sp_executesql @sql_drop_constraint
+END
+DROP TABLE [dbsessions_ended];
+DECLARE @sql_foreign_constraint_name nvarchar(128)
+DECLARE @sql_drop_constraint nvarchar(300)
+WHILE EXISTS(SELECT 1
+    FROM sys.foreign_keys
     WHERE referenced_object_id = object_id('[dbsessions_lease]'))
 BEGIN
     SELECT TOP 1 @sql_foreign_constraint_name = name
