@@ -586,3 +586,43 @@ def test_dashboard_figures_and_chart(admin_client, alice, bob):
     html = response.content.decode()
     assert html.count("<rect ") == 24
     assert 'id="dbsessions-active"><strong>6</strong>' in html
+
+
+# Hostile markup ----------------------------------------------------------------------------
+
+HOSTILE = {
+    "owner": "<script>owner()</script>",
+    "user_agent": '"><script>agent()</script><b x="',
+    "name": "<img src=x onerror=name()>",
+    "value": "</pre><script>value()</script>",
+}
+
+
+def test_markup_in_session_data_user_agents_and_owners_is_shown_escaped(
+    django_user_model, auditor
+):
+    """Stored XSS: whatever a visitor or a user name puts in a session reaches the admin's
+    list, detail and user pages as text."""
+    owner = django_user_model.objects.create_user(HOSTILE["owner"])
+    store = saved_session(owner, **{HOSTILE["name"]: HOSTILE["value"]})
+    session_rows().filter(pk=store._row_id).update(user_agent=HOSTILE["user_agent"])
+    client = client_for(auditor)
+    auditor.is_superuser = True  # the user change page too
+    auditor.save()
+
+    pages = {
+        "list": client.get(reverse(CHANGELIST)),
+        "detail": client.get(reverse("admin:dbsessions_session_change", args=[store._row_id])),
+        "user": client.get(reverse("admin:auth_user_change", args=[owner.pk])),
+    }
+
+    for page, response in pages.items():
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        for what, markup in HOSTILE.items():
+            assert markup not in html, (page, what)
+    assert "&lt;script&gt;owner()&lt;/script&gt;" in pages["list"].content.decode()
+    assert "&lt;script&gt;agent()&lt;/script&gt;" in pages["list"].content.decode()
+    detail = pages["detail"].content.decode()
+    assert "&lt;img src=x onerror=name()&gt;" in detail
+    assert "&lt;/pre&gt;&lt;script&gt;value()&lt;/script&gt;" in detail
