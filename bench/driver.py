@@ -16,15 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from itertools import count
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connections
 
-from bench.data import SIZES, changed_value, payload
-from bench.engines import OURS, store_class
+from bench.data import SIZES
+from bench.engines import OURS, StoredSessions
 from bench.profiles import Profile
 from bench.sqlcount import capture, is_control, redact
 from bench.store import summarize
@@ -36,7 +35,7 @@ from dbsessions.keys import hash_key
 OPERATIONS = ("read", "save")
 OP_LABELS = {"read": "load + read one key", "save": "load + change one key + save"}
 #: The key each operation reads or changes, as in ``bench.store``.
-READ_KEY, SAVED_KEY = "k0", "k1"
+READ_KEY, SAVED_KEY = "k0", StoredSessions.CHANGED_KEY
 #: Untimed operations per side before the rounds: connections, caches, and psycopg's
 #: statements prepared (after 5 executions, by default).
 WARM_UP = 10
@@ -318,31 +317,19 @@ def _engine_about(vendor: str, traced: dict[str, list[Call]]) -> dict[str, Any]:
     }
 
 
-class Sessions:
+class Sessions(StoredSessions):
     """Stored sessions of one size, written by the engine, and the engine's operations on
-    them (``bench.store``'s read and save)."""
+    them (``bench.store``'s read and save), by index."""
 
     def __init__(self, size: str, pool_size: int) -> None:
-        self.store = store_class(OURS)
-        self.payload = payload(size)
-        self.counter = count()
-        self.keys: list[str] = []
-        for _ in range(pool_size):
-            session = self.store()
-            session.update(self.payload)
-            session.save()
-            self.keys.append(session.session_key)
-
-    def changed(self) -> str:
-        """A new value of the saved key, different from every earlier one."""
-        return changed_value(self.payload[SAVED_KEY], next(self.counter))
+        super().__init__(OURS, pool_size, size)
 
     def read(self, i: int) -> None:
         self.store(self.keys[i % len(self.keys)])[READ_KEY]
 
     def save(self, i: int) -> None:
         session = self.store(self.keys[i % len(self.keys)])
-        session[SAVED_KEY] = self.changed()
+        session[SAVED_KEY] = self.changed_value()
         session.save()
 
 
@@ -399,7 +386,7 @@ def compare(sessions: Sessions, ceiling: Ceiling) -> tuple[list[str], dict[str, 
     times aside ([] when they are the same), and the engine's. The ceiling first takes the
     result format of the engine's load."""
     key, vendor = sessions.keys[0], ceiling.vendor
-    original, changed = sessions.payload[SAVED_KEY], sessions.changed()
+    original, changed = sessions.payload[SAVED_KEY], sessions.changed_value()
     with _engine_traced() as engine_read:
         sessions.store(key)[READ_KEY]
     with _engine_traced() as engine_save:
@@ -470,7 +457,7 @@ def _sides(sessions: Sessions, ceiling: Ceiling) -> dict[str, dict[str, Callable
         ceiling.read(keys[i % len(keys)], READ_KEY)
 
     def save(i: int) -> None:
-        ceiling.save(keys[i % len(keys)], SAVED_KEY, sessions.changed())
+        ceiling.save(keys[i % len(keys)], SAVED_KEY, sessions.changed_value())
 
     return {
         "ours": {"read": sessions.read, "save": sessions.save},

@@ -1,7 +1,10 @@
 """The session engines under comparison, by the label used in results and charts."""
 
 from importlib import import_module
+from itertools import count
 from typing import Any
+
+from bench.data import changed_value, payload
 
 ENGINES: dict[str, str] = {
     "dbsessions": "dbsessions.backends.db",
@@ -30,3 +33,31 @@ STORE_ENGINES: dict[str, tuple[str, str | None]] = {
 
 def store_class(label: str) -> Any:
     return import_module(STORE_ENGINES[label][0]).SessionStore
+
+
+class StoredSessions:
+    """``sessions`` saved sessions of the engine ``label``, each holding the payload of
+    ``size``, and a save that changes one of its keys (``CHANGED_KEY``) to a new value each
+    time."""
+
+    CHANGED_KEY = "k1"
+
+    def __init__(self, label: str, sessions: int, size: str = "small") -> None:
+        self.store = store_class(label)
+        self.payload = payload(size)
+        self.counter = count()
+        self.keys: list[str] = []
+        for _ in range(sessions):
+            session = self.store()
+            session.update(self.payload)
+            session.save()
+            self.keys.append(session.session_key)
+
+    def changed_value(self) -> str:
+        """A new value of ``CHANGED_KEY``, different from every earlier one."""
+        return changed_value(self.payload[self.CHANGED_KEY], next(self.counter))
+
+    def save(self, key: str) -> None:
+        session = self.store(key)
+        session[self.CHANGED_KEY] = self.changed_value()
+        session.save()

@@ -62,6 +62,9 @@ class User:
             self.sock.close()
         self.sock, self.buffer = None, b""
 
+    #: Whether ``_response`` keeps the body in ``self.body`` (the load's users discard it).
+    keeps_body = False
+
     def _response(self) -> tuple[int, bool]:
         lines = self._until(b"\r\n\r\n").split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
@@ -75,21 +78,31 @@ class User:
                 chunked = b"chunked" in value.lower()
             elif name == b"connection":
                 close = value.strip().lower() == b"close"
-            elif name == b"set-cookie":
-                key, _, morsel = value.split(b";", 1)[0].strip().partition(b"=")
-                if key == COOKIE.encode():
-                    self.cookie = morsel.strip(b'"').decode()
+            else:
+                self._header(name, value)
+        parts = []
         if chunked:
             while size := int(self._until(b"\r\n").split(b";", 1)[0], 16):
-                self._exactly(size + 2)
+                parts.append(self._exactly(size + 2)[:-2])
             self._until(b"\r\n")  # no trailers
         elif length >= 0:
-            self._exactly(length)
+            parts.append(self._exactly(length))
         else:
             while self._receive():  # the body ends with the connection
-                self.buffer = b""
-            close = True
+                if not self.keeps_body:
+                    self.buffer = b""
+            parts.append(self.buffer)
+            self.buffer, close = b"", True
+        if self.keeps_body:
+            self.body = b"".join(parts)
         return status, close
+
+    def _header(self, name: bytes, value: bytes) -> None:
+        """A header other than the framing ones, its name lowercased: the session cookie."""
+        if name == b"set-cookie":
+            key, _, morsel = value.split(b";", 1)[0].strip().partition(b"=")
+            if key == COOKIE.encode():
+                self.cookie = morsel.strip(b'"').decode()
 
     def _receive(self) -> bool:
         data = self.sock.recv(65536)

@@ -7,11 +7,9 @@ first in turn, and a ratio is the median of the rounds' ratios (with metrics / w
 
 import time
 from collections.abc import Callable
-from itertools import count
 from typing import Any
 
-from bench.data import changed_value, payload
-from bench.engines import OURS, OURS_CACHED, store_class
+from bench.engines import OURS, OURS_CACHED, StoredSessions
 from bench.profiles import Profile
 from bench.store import summarize
 from bench.vendors import vendor_label
@@ -21,25 +19,9 @@ OPERATIONS = ("read", "save")
 OP_LABELS = {"read": "load + read one key", "save": "load + change one key + save"}
 
 
-class Sessions:
-    def __init__(self, engine: str, sessions: int) -> None:
-        self.store = store_class(engine)
-        self.payload = payload("small")
-        self.counter = count()
-        self.keys = []
-        for _ in range(sessions):
-            session = self.store()
-            session.update(self.payload)
-            session.save()
-            self.keys.append(session.session_key)
-
+class Sessions(StoredSessions):
     def read(self, key: str) -> None:
         self.store(key)["k0"]
-
-    def save(self, key: str) -> None:
-        session = self.store(key)
-        session["k1"] = changed_value(self.payload["k1"], next(self.counter))
-        session.save()
 
     def rate(self, name: str, ops: int) -> float:
         operation = getattr(self, name)

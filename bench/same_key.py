@@ -10,18 +10,14 @@ what they keep.
   ``atomic_update``. Counts, not times: appends kept, conflicts raised, appends lost silently.
 """
 
-import threading
 import time
 from collections.abc import Callable
-from itertools import count
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.test.utils import override_settings
 
-from bench.data import changed_value, payload
-from bench.engines import OURS, OURS_CACHED, store_class
+from bench.engines import OURS, OURS_CACHED, StoredSessions, store_class
 from bench.profiles import Profile
 from bench.store import summarize
 from bench.vendors import vendor_label
@@ -37,7 +33,6 @@ OP_LABELS = {
 MODES = ("last_wins", "detect", "atomic_update")
 #: Most a save under "detect" may cost over a plain one (as a rate ratio: at least 0.95).
 DETECT_TARGET = 0.95
-SAVED_KEY = "k1"
 
 
 def _same_key_writes(mode: str) -> override_settings:
@@ -46,33 +41,14 @@ def _same_key_writes(mode: str) -> override_settings:
     )
 
 
-class Cost:
+class Cost(StoredSessions):
     """Small sessions of one engine and the three timed operations on them."""
 
-    def __init__(self, engine: str, sessions: int) -> None:
-        self.store = store_class(engine)
-        self.payload = payload("small")
-        self.counter = count()
-        self.keys = []
-        for _ in range(sessions):
-            session = self.store()
-            session.update(self.payload)
-            session.save()
-            self.keys.append(session.session_key)
-
-    def _value(self) -> Any:
-        return changed_value(self.payload[SAVED_KEY], next(self.counter))
-
-    def save(self, key: str) -> None:
-        session = self.store(key)
-        session[SAVED_KEY] = self._value()
-        session.save()
-
-    save_detect = save  # run under "detect" by ``rate``
+    save_detect = StoredSessions.save  # run under "detect" by ``rate``
 
     def atomic_update(self, key: str) -> None:
-        value = self._value()
-        self.store(key).atomic_update(SAVED_KEY, lambda old: value)
+        value = self.changed_value()
+        self.store(key).atomic_update(self.CHANGED_KEY, lambda old: value)
 
     def rate(self, name: str, ops: int) -> float:
         operation = getattr(self, name)
@@ -110,30 +86,10 @@ def _cost(profile: Profile, log: Callable[[str], None]) -> list[dict[str, Any]]:
     return rows
 
 
-def _threads(number: int, work: Callable[[int], None]) -> list[BaseException]:
-    """Run ``work(index)`` on ``number`` threads started together; what they raised."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(number)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            work(index)
-        except BaseException as exc:  # reported with the results
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(number)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def _contention(engine: str, mode: str, threads: int, writes: int) -> dict[str, Any]:
     """``threads`` x ``writes`` appends to one list of one session in ``mode``."""
+    from tests.utils import run_threads  # imports the engine: Django must be set up first
+
     store = store_class(engine)
     session = store()
     session["cart"] = []
@@ -159,7 +115,7 @@ def _contention(engine: str, mode: str, threads: int, writes: int) -> dict[str, 
                 landed.append(item)
 
     with _same_key_writes("detect" if mode == "detect" else "last_wins"):
-        errors = _threads(threads, appender)
+        errors = run_threads(appender, threads)
     kept = store(key)["cart"]
     return {
         "engine": engine,

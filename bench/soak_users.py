@@ -243,41 +243,18 @@ class Client(User):
             self.close()
         return Response(status, self.body.decode(errors="replace"), self.location)
 
-    def _response(self) -> tuple[int, bool]:
-        lines = self._until(b"\r\n\r\n").split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length, chunked, close = -1, False, lines[0].startswith(b"HTTP/1.0")
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"connection":
-                close = value.strip().lower() == b"close"
-            elif name == b"location":
-                self.location = value.strip().decode()
-            elif name == b"set-cookie":
-                key, _, morsel = value.split(b";", 1)[0].strip().partition(b"=")
-                cookie = morsel.strip(b'"').decode()
-                if cookie:
-                    self.cookies[key.decode()] = cookie
-                else:  # deleted
-                    self.cookies.pop(key.decode(), None)
-        if chunked:
-            parts = []
-            while size := int(self._until(b"\r\n").split(b";", 1)[0], 16):
-                parts.append(self._exactly(size + 2)[:-2])
-            self._until(b"\r\n")
-            self.body = b"".join(parts)
-        elif length >= 0:
-            self.body = self._exactly(length)
-        else:
-            while self._receive():
-                pass
-            self.body, self.buffer, close = self.buffer, b"", True
-        return status, close
+    keeps_body = True
+
+    def _header(self, name: bytes, value: bytes) -> None:
+        if name == b"location":
+            self.location = value.strip().decode()
+        elif name == b"set-cookie":
+            key, _, morsel = value.split(b";", 1)[0].strip().partition(b"=")
+            cookie = morsel.strip(b'"').decode()
+            if cookie:
+                self.cookies[key.decode()] = cookie
+            else:  # deleted
+                self.cookies.pop(key.decode(), None)
 
 
 class VirtualUser:
