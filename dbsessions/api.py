@@ -134,8 +134,8 @@ def _end_once(using: str, filters: Q, reason: str) -> dict[int, str]:
         ended = {pk: key_hash for pk, _, key_hash in sorted(rows)}  # reported by id
         ids = list(ended)
         _delete_rows(using, ids)
-        tally.record_ended(using, (app_name for _, app_name, _ in rows), reason)
         if ids:
+            tally.record_ended(using, (app_name for _, app_name, _ in rows), reason)
             ending += [(app_name, key_hash) for _, app_name, key_hash in rows]
             forget_cached(ending, using)
             send_on_commit(sessions_ended, using, session_ids=ids, source="api", reason=reason)

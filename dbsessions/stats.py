@@ -1,7 +1,7 @@
 """The figures of ``manage.py session_stats``, per application sharing the tables.
 
 Four aggregate queries, whatever the number of sessions: the sessions grouped by app name, the
-distinct owners over all of them, the attributes' bytes grouped by app name (a scan of the
+distinct owners over all of them (with two applications or more), the attributes' bytes grouped by app name (a scan of the
 attribute table), and the tally of ended sessions (``dbsessions.tally``) of the last hour.
 """
 
@@ -116,5 +116,8 @@ def store_stats(
     total = AppStats(app_name)
     for figures in apps.values():
         total.add(figures)
-    total.owners = sessions.filter(live).aggregate(n=Count("principal", distinct=True))["n"]
+    if len(apps) == 1:
+        total.owners = next(iter(apps.values())).owners
+    elif apps:
+        total.owners = sessions.filter(live).aggregate(n=Count("principal", distinct=True))["n"]
     return StoreStats(using, now, sorted(apps.values(), key=lambda a: a.app_name or ""), total)

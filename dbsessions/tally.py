@@ -10,7 +10,7 @@ The cost: one small INSERT per end, and one per purge batch; loads and saves wri
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -24,22 +24,20 @@ TALLY_HOURS = 24
 def record_ended(using: str, app_names: Iterable[str], reason: str) -> None:
     """Count one ended session per item of ``app_names`` (an app name may repeat), in the
     transaction that ends them."""
-    counts = Counter(app_names)
-    if not counts:
-        return
-    now = timezone.now()
-    EndedSessions.objects.using(using).bulk_create(
-        EndedSessions(app_name=app_name, ended_at=now, reason=reason, sessions=count)
-        for app_name, count in sorted(counts.items())
-    )
+    _insert(using, Counter((app_name, reason) for app_name in app_names))
 
 
 def record_purged(using: str, app_name: str, reasons: dict[str, int]) -> None:
     """Count a purge batch's sessions of ``app_name`` by reason (``PurgeResult.reasons``)."""
+    _insert(using, {(app_name, reason): count for reason, count in reasons.items()})
+
+
+def _insert(using: str, counts: Mapping[tuple[str, str], int]) -> None:
+    """One row per ``(app_name, reason)`` with a count, stamped now."""
     now = timezone.now()
     rows = [
         EndedSessions(app_name=app_name, ended_at=now, reason=reason, sessions=count)
-        for reason, count in sorted(reasons.items())
+        for (app_name, reason), count in sorted(counts.items())
         if count
     ]
     if rows:

@@ -91,9 +91,14 @@ def forget(sessions: Iterable[tuple[str, str]], using: str) -> None:
     """
     if not _engine_in_use():
         return
-    keys = [key for app_name, key_hash in sessions for key in cache_keys(app_name, key_hash)]
+    keys = _keys_of(sessions)
     if keys:
         _delete_on_commit(keys, using)
+
+
+def _keys_of(sessions: Iterable[tuple[str, str]]) -> list[str]:
+    """The cache keys of ``(app_name, key_hash)`` sessions."""
+    return [key for app_name, key_hash in sessions for key in cache_keys(app_name, key_hash)]
 
 
 def _delete_on_commit(keys: list[str], using: str) -> None:
@@ -157,8 +162,7 @@ def _dropped_if_failed(keys: list[str], using: str) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if not connections[using].in_atomic_block:
-            _delete_many(keys)
+        _drop_after_failure(keys, using)
         raise
 
 
@@ -171,11 +175,15 @@ def forgotten_if_failed(using: str) -> Iterator[list[tuple[str, str]]]:
     try:
         yield sessions
     except BaseException:
-        if sessions and _engine_in_use() and not connections[using].in_atomic_block:
-            _delete_many(
-                [key for name, key_hash in sessions for key in cache_keys(name, key_hash)]
-            )
+        if sessions and _engine_in_use():
+            _drop_after_failure(_keys_of(sessions), using)
         raise
+
+
+def _drop_after_failure(keys: list[str], using: str) -> None:
+    """Drop ``keys`` now, unless a caller's transaction is open (its commit decides)."""
+    if not connections[using].in_atomic_block:
+        _delete_many(keys)
 
 
 def _is_snapshot(value: object) -> TypeGuard[Snapshot]:

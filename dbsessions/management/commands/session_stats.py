@@ -57,7 +57,9 @@ class Command(BaseCommand):
             self.stdout.write(f"No sessions on database {alias!r}.")
             return
         self.stdout.write(self.style.MIGRATE_HEADING(f"Sessions on database {alias!r}"))
-        rows = [*stats.apps, stats.total] if len(stats.apps) > 1 else stats.apps
+        rows = [(app.app_name or "", app) for app in stats.apps]
+        if len(rows) > 1:
+            rows.append(("total", stats.total))
         self.stdout.write(_table(rows))
         ended = stats.total.ended_last_hour
         if any(ended.values()):
@@ -67,15 +69,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Ended in the last hour: {reasons}.")
 
 
-def _table(rows: list[AppStats]) -> str:
-    """Right-aligned figures under their headings, one application per line."""
-    names = [row.app_name if row.app_name is not None else "(all)" for row in rows]
-    if len(rows) > 1:
-        names[-1] = "total"
-    cells = [
-        [name, *(f"{getattr(row, a):,}" for a, _ in COLUMNS)]
-        for name, row in zip(names, rows, strict=True)
-    ]
+def _table(rows: list[tuple[str, AppStats]]) -> str:
+    """Right-aligned figures under their headings, one ``(label, figures)`` per line."""
+    cells = [[name, *(f"{getattr(row, a):,}" for a, _ in COLUMNS)] for name, row in rows]
     headings = ["app", *(heading for _, heading in COLUMNS)]
     widths = [max(len(line[i]) for line in [headings, *cells]) for i in range(len(headings))]
     lines = [headings, *cells]
