@@ -8,6 +8,7 @@ whatever keeps the endpoint internal). The metrics count what this process did; 
 up the processes. No label holds a session key, its hash or a row id.
 """
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,9 @@ from dbsessions.signals import (
 #: Seconds: a cache hit takes tens of microseconds, a save a millisecond or a few.
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
-_registered: dict[int, "Metrics"] = {}
+#: Keyed by the registry itself, not its ``id()``: a registry that is gone takes its metrics and
+#: their receivers with it, and a new one at its address gets its own.
+_registered: "weakref.WeakKeyDictionary[CollectorRegistry, Metrics]" = weakref.WeakKeyDictionary()
 
 
 class Metrics:
@@ -121,32 +124,34 @@ class Metrics:
             if count:
                 self.purged.labels(reason).inc(count)
 
-    def _receivers(self) -> list[tuple[Signal, Callable[..., None], str]]:
+    def _receivers(self) -> list[tuple[Signal, Callable[..., None]]]:
         return [
-            (session_operation, self.on_operation, "operation"),
-            (operation_retried, self.on_retry, "retry"),
-            (session_created, self.on_created, "created"),
-            (sessions_ended, self.on_ended, "ended"),
-            (sessions_purged, self.on_purged, "purged"),
+            (session_operation, self.on_operation),
+            (operation_retried, self.on_retry),
+            (session_created, self.on_created),
+            (sessions_ended, self.on_ended),
+            (sessions_purged, self.on_purged),
         ]
 
-    def connect(self, uid: str) -> None:
-        for signal, receiver, name in self._receivers():
-            signal.connect(receiver, dispatch_uid=f"{uid}-{name}")
+    def connect(self) -> None:
+        """Feed the metrics from the signals; connecting twice connects once. The signals hold
+        the receivers weakly, so they go when these metrics do."""
+        for signal, receiver in self._receivers():
+            signal.connect(receiver)
 
-    def disconnect(self, uid: str) -> None:
-        for signal, _, name in self._receivers():
-            signal.disconnect(dispatch_uid=f"{uid}-{name}")
+    def disconnect(self) -> None:
+        for signal, receiver in self._receivers():
+            signal.disconnect(receiver)
 
 
 def register(registry: CollectorRegistry | None = None) -> Metrics:
     """Register dbsessions' metrics on ``registry`` (the default one if None), once, and feed
     them from the signals; the same metrics each time it is called for a registry."""
     registry = REGISTRY if registry is None else registry
-    metrics = _registered.get(id(registry))
+    metrics = _registered.get(registry)
     if metrics is None:
-        metrics = _registered[id(registry)] = Metrics(registry)
-    metrics.connect(_uid(registry))
+        metrics = _registered[registry] = Metrics(registry)
+    metrics.connect()
     return metrics
 
 
@@ -154,13 +159,9 @@ def unregister(registry: CollectorRegistry | None = None) -> None:
     """Stop feeding ``registry``'s metrics: they stay registered, at their last values, until
     ``register`` feeds them again."""
     registry = REGISTRY if registry is None else registry
-    metrics = _registered.get(id(registry))
+    metrics = _registered.get(registry)
     if metrics is not None:
-        metrics.disconnect(_uid(registry))
-
-
-def _uid(registry: CollectorRegistry) -> str:
-    return f"dbsessions-prometheus-{id(registry)}"
+        metrics.disconnect()
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

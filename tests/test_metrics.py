@@ -1,6 +1,8 @@
 """Operators' metrics: ``session_operation`` and ``operation_retried``, and
 ``dbsessions.prometheus`` fed by them, on both engines."""
 
+import gc
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -201,6 +203,23 @@ def test_registering_twice_feeds_one_set_of_metrics(registry):
     assert prometheus.register(registry) is prometheus.register(registry)
     saved_session(a=1)
     assert value(registry, "dbsessions_operations_total", operation="save", outcome="ok") == 1
+
+
+@pytest.mark.parametrize("session_engine", [DB], indirect=True)
+def test_a_registry_that_is_gone_takes_its_metrics_and_receivers_with_it():
+    """Nothing of a freed registry may outlive it: CPython may hand a new registry its
+    address, which then must not find the old one's metrics."""
+    registry = CollectorRegistry()
+    gone = weakref.ref(prometheus.register(registry))
+    del registry
+    gc.collect()
+    assert gone() is None
+
+    registry = CollectorRegistry()
+    prometheus.register(registry)
+    saved_session(a=1)
+    assert value(registry, "dbsessions_operations_total", operation="save", outcome="ok") == 1
+    prometheus.unregister(registry)
 
 
 @pytest.mark.parametrize("session_engine", [DB], indirect=True)
