@@ -104,8 +104,12 @@ class Case:
 
 
 def _rate(case: Case, name: str, ops: int) -> float:
-    """Operations per second of operation ``name``, its preparations not counted."""
-    return ops / sum(case.run(name, i) for i in range(ops))
+    """Operations per second of operation ``name``, its preparations not counted; a failure
+    names the engine, size and operation it happened in."""
+    try:
+        return ops / sum(case.run(name, i) for i in range(ops))
+    except Exception as exc:
+        raise RuntimeError(f"store {case.engine}, {case.size}, {name}: {exc!r}") from exc
 
 
 def _sql(case: Case, name: str, i: int) -> dict:
