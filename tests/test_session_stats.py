@@ -17,7 +17,7 @@ from dbsessions.models import Attribute, EndedSessions
 from dbsessions.purge import purge_expired
 from dbsessions.stats import REASONS
 from dbsessions.tally import TALLY_HOURS
-from tests.utils import override_dbsessions, session_rows
+from tests.utils import SERVER_VENDORS, override_dbsessions, run_threads, session_rows
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -134,6 +134,26 @@ def test_an_end_that_rolls_back_counts_nothing():
 
     assert stats()["total"]["ended_last_hour"] == ended()
     assert row_of(key).exists()
+
+
+@pytest.mark.parametrize("vendor", SERVER_VENDORS)
+def test_racing_ends_of_the_same_sessions_count_each_session_once(vendor, alice):
+    """Logouts and ``dbsessions.api`` ends of the same sessions, on their own connections:
+    only the end that deleted a session counts it."""
+    keys = [session_of("default", alice, device=i).session_key for i in range(3)]
+
+    def end(index: int) -> None:
+        if index % 2:
+            api.end_all_sessions(alice)
+        else:
+            SessionStore(keys[index // 2 % len(keys)]).delete()
+
+    assert run_threads(end, 8) == []
+
+    assert not session_rows().exists()
+    total = stats()["total"]["ended_last_hour"]
+    assert sum(total.values()) == len(keys)
+    assert total["logout"] + total["end"] == len(keys)
 
 
 def test_the_tally_counts_the_last_hour_and_purges_keep_a_day_of_it():
